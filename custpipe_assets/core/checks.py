@@ -1,0 +1,199 @@
+"""Asset checks: one factory turning a Pandera schema into a Dagster asset check, plus the shared check builders
+(source present, partition reconciles) every domain uses.
+
+Every check reports `passed`, a failure count and a small sample of failing rows, also when it passes (0 failures),
+so the UI keeps a history per partition.
+"""
+
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandera.errors
+import pandera.polars as pa
+import polars as pl
+
+from custpipe_assets.core.landing import LandingResource
+from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name, weeks_of
+
+SAMPLE_ROWS = 10
+
+
+@dataclass
+class SchemaValidation:
+    """What a Pandera schema found in a table: failure cases and the rows they point at."""
+
+    rows_checked: int = 0
+    failure_cases: list[pl.DataFrame] = field(default_factory=list)
+    failing_rows: list[pl.DataFrame] = field(default_factory=list)
+
+    @property
+    def failure_count(self) -> int:
+        return sum(cases.height for cases in self.failure_cases)
+
+    def add(self, schema: pa.DataFrameSchema, frame: pl.DataFrame) -> None:
+        """Validate one frame (lazily, so every failure is collected, not just the first)."""
+        self.rows_checked += frame.height
+        try:
+            schema.validate(frame, lazy=True)
+        except pandera.errors.SchemaErrors as errors:
+            cases = errors.failure_cases.with_columns(pl.col("failure_case").cast(pl.String))
+            self.failure_cases.append(cases)
+            indexes = cases.get_column("index").drop_nulls().unique().sort().head(SAMPLE_ROWS)
+            if indexes.len():
+                self.failing_rows.append(frame.with_row_index("_row").filter(pl.col("_row").is_in(indexes)).drop("_row"))
+
+    def result(self, *, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+        cases = pl.concat(self.failure_cases, how="vertical_relaxed") if self.failure_cases else _empty_cases()
+        by_check = cases.group_by("column", "check").len("failures").sort("failures", descending=True)
+        rows = pl.concat(self.failing_rows, how="diagonal_relaxed").head(SAMPLE_ROWS) if self.failing_rows else pl.DataFrame()
+        return dg.AssetCheckResult(
+            passed=self.failure_count == 0,
+            severity=severity,
+            metadata={
+                "rows_checked": self.rows_checked,
+                "failure_count": self.failure_count,
+                "failures_by_check": dg.MetadataValue.md(markdown_table(by_check) or "none"),
+                "sample_failure_cases": dg.MetadataValue.md(markdown_table(cases.head(SAMPLE_ROWS)) or "none"),
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(rows) or "none"),
+            },
+        )
+
+
+def _empty_cases() -> pl.DataFrame:
+    return pl.DataFrame(schema={"failure_case": pl.String, "schema_context": pl.String, "column": pl.String,
+                                "check": pl.String, "check_number": pl.Int32, "index": pl.Int32})
+
+
+def schema_check(
+    asset_key: dg.AssetKey,
+    schema: pa.DataFrameSchema,
+    *,
+    name: str | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """The asset check for `schema` on the table of `asset_key`; a weekly table is validated one week at a time."""
+    table = table_name(asset_key)
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=name or "schema",
+        description=schema.description or f"{table} matches its Pandera schema ({', '.join(schema.columns)}).",
+        partitions_def=partitions_def,
+        blocking=blocking,
+        pool="warehouse",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        validation = SchemaValidation()
+        store = warehouse.get()
+        if partitions_def is None:
+            validation.add(schema, store.read(table))
+        else:
+            for week in weeks_of(context):
+                validation.add(schema, store.read(table, [week]))
+        return validation.result(severity=severity)
+
+    return _check
+
+
+def reconciliation_check(
+    asset_key: dg.AssetKey,
+    *,
+    name: str,
+    description: str,
+    rows_in_sql: str,
+    rows_out_sql: str,
+    rows_quarantined_sql: str | None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    additional_deps: list[dg.AssetKey] | None = None,
+) -> dg.AssetChecksDefinition:
+    """Rows in = rows out + rows quarantined, per week, each side counted by its own SQL over the warehouse.
+
+    Each SQL returns `week_start, rows` grouped by week (or one row with `rows` for an unpartitioned table) and
+    uses `$weeks` (the list of Mondays checked) when partitioned. No quarantine SQL means nothing may be dropped.
+    """
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=name,
+        description=description,
+        partitions_def=partitions_def,
+        additional_deps=additional_deps or [],
+        pool="warehouse",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        weeks = weeks_of(context) if partitions_def is not None else None
+        report = reconcile(warehouse.get().query, rows_in_sql, rows_out_sql, rows_quarantined_sql, weeks)
+        unbalanced = report.filter(pl.col("difference") != 0)
+        return dg.AssetCheckResult(
+            passed=unbalanced.is_empty(),
+            metadata={
+                "failure_count": unbalanced.height,
+                "rows_in": int(report["rows_in"].sum()),
+                "rows_out": int(report["rows_out"].sum()),
+                "rows_quarantined": int(report["rows_quarantined"].sum()),
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(unbalanced.head(SAMPLE_ROWS)) or "none"),
+            },
+        )
+
+    return _check
+
+
+def reconcile(
+    query: Callable[[str, dict | None], pl.DataFrame],
+    rows_in_sql: str,
+    rows_out_sql: str,
+    rows_quarantined_sql: str | None,
+    weeks: list | None,
+) -> pl.DataFrame:
+    """One row per week (or one row) with rows_in, rows_out, rows_quarantined and the difference that must be 0."""
+    keys = [PARTITION_COLUMN] if weeks is not None else []
+    parameters = {"weeks": weeks} if weeks is not None else {}
+
+    def counted(sql: str | None, label: str) -> pl.DataFrame:
+        if sql is None:
+            return pl.DataFrame({**({PARTITION_COLUMN: weeks} if weeks is not None else {}), label: [0] * len(weeks or [0])})
+        return query(sql, parameters or None).rename({"rows": label})
+
+    frames = [counted(rows_in_sql, "rows_in"), counted(rows_out_sql, "rows_out"), counted(rows_quarantined_sql, "rows_quarantined")]
+    if weeks is not None:
+        report = pl.DataFrame({PARTITION_COLUMN: weeks}, schema={PARTITION_COLUMN: pl.Date})
+        for frame in frames:
+            report = report.join(frame.with_columns(pl.col(PARTITION_COLUMN).cast(pl.Date)), on=keys, how="left")
+    else:
+        report = pl.concat(frames, how="horizontal")
+    counts = ["rows_in", "rows_out", "rows_quarantined"]
+    return report.with_columns(pl.col(counts).fill_null(0).cast(pl.Int64)).with_columns(
+        difference=pl.col("rows_in") - pl.col("rows_out") - pl.col("rows_quarantined")
+    )
+
+
+def source_present_check(
+    asset_key: dg.AssetKey,
+    *,
+    description: str,
+    find_missing: Callable[[Path, list[date] | None], list[str]],
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.AssetChecksDefinition:
+    """A WARN-level check listing the landing files behind a bronze asset that were absent (empty table, no crash)."""
+
+    @dg.asset_check(asset=asset_key, name="source_present", description=description, partitions_def=partitions_def)
+    def _check(context: dg.AssetCheckExecutionContext, landing: LandingResource) -> dg.AssetCheckResult:
+        weeks = weeks_of(context) if partitions_def is not None else None
+        missing = find_missing(landing.root(), weeks)
+        return dg.AssetCheckResult(
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "failure_count": len(missing),
+                "sample_failing_rows": dg.MetadataValue.md("\n".join(f"- {path}" for path in missing[:SAMPLE_ROWS]) or "none"),
+            },
+        )
+
+    return _check

@@ -1,0 +1,64 @@
+"""Settings: the environment variables a user may set, their defaults, and the clear errors when they point nowhere.
+
+Every setting is optional and its default works on a fresh clone (paths are relative to the working directory,
+which is the repository root for `make` and `dagster dev`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+LANDING_DIR_ENV = "CUSTPIPE_LANDING_DIR"
+WAREHOUSE_ENV = "CUSTPIPE_WAREHOUSE"
+FIRST_WEEK_ENV = "CUSTPIPE_FIRST_WEEK"
+PURCHASES_API_URL_ENV = "CUSTPIPE_PURCHASES_API_URL"
+
+DEFAULT_LANDING_DIR = "data/landing"
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+DEFAULT_FIRST_WEEK = date(2018, 9, 3)
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use; the message names the setting and the value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    warehouse: Path
+    first_week: date
+    purchases_api_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        return cls(
+            landing_dir=Path(environ.get(LANDING_DIR_ENV) or DEFAULT_LANDING_DIR).absolute(),
+            warehouse=Path(environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).absolute(),
+            first_week=parse_first_week(environ.get(FIRST_WEEK_ENV) or DEFAULT_FIRST_WEEK.isoformat()),
+            purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
+        )
+
+
+def parse_first_week(value: str) -> date:
+    """The first weekly partition's Monday; anything else is refused rather than silently shifted."""
+    try:
+        first_week = date.fromisoformat(value)
+    except ValueError as error:
+        raise SettingsError(f"{FIRST_WEEK_ENV}={value!r} is not an ISO date (YYYY-MM-DD)") from error
+    if first_week.weekday() != 0:
+        raise SettingsError(f"{FIRST_WEEK_ENV}={value!r} is a {first_week:%A}; weekly partitions start on a Monday")
+    return first_week
+
+
+def require_landing_dir(landing_dir: Path) -> Path:
+    """The landing folder, or one clear error naming the path and the setting."""
+    if not landing_dir.is_dir():
+        raise SettingsError(
+            f"landing folder {landing_dir} does not exist. Set {LANDING_DIR_ENV} to the folder your sources land "
+            f"in, or run `custpipe generate` to write the sample data there."
+        )
+    return landing_dir

@@ -1,0 +1,258 @@
+"""The DuckDB warehouse: one file, one schema per layer, and the Dagster IO manager that reads and writes it.
+
+Why our own IO manager rather than dagster-duckdb-polars' DuckDBPolarsIOManager:
+- a partition is replaced inside one transaction (delete + insert commit together), so a run killed halfway leaves
+  the week as it was before, and a re-run replaces it;
+- rows are inserted BY NAME, so a reordered column can never land in the wrong place;
+- a weekly table can be written and read one week at a time (`WeeklyBatches`), so a backfill over years of history
+  holds one week in memory, not the whole range.
+Asset key `["silver", "transaction_lines"]` is the table `silver.transaction_lines`; weekly tables carry their
+partition in a DATE column named `week_start`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import polars as pl
+
+from custpipe_assets.core.metadata import table_metadata
+from custpipe_assets.core.settings import WAREHOUSE_ENV
+
+PARTITION_COLUMN = "week_start"
+LAYERS = ("bronze", "silver", "gold")
+
+
+class WarehouseUnavailableError(dg.Failure):
+    """The warehouse file cannot be opened; the message names the path and the setting to change."""
+
+
+@dataclass
+class WeeklyBatches:
+    """A weekly table seen one week at a time: `load(week)` gives that week's rows.
+
+    Produced by a weekly asset (the IO manager writes each week as it is produced) or handed to one as input (each
+    week is read when iterated), so memory holds one week whatever the length of the partition range.
+    """
+
+    weeks: list[date]
+    load: Callable[[date], pl.DataFrame]
+
+    def __iter__(self) -> Iterator[tuple[date, pl.DataFrame]]:
+        for week in self.weeks:
+            yield week, self.load(week)
+
+    def map(self, transform: Callable[[date, pl.DataFrame], pl.DataFrame]) -> WeeklyBatches:
+        """Apply a per-week transform lazily; nothing runs until the batches are iterated."""
+        return WeeklyBatches(self.weeks, lambda week: transform(week, self.load(week)))
+
+    def collect(self) -> pl.DataFrame:
+        """All weeks in one frame: for tests and small ranges only."""
+        frames = [frame for _, frame in self]
+        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+
+
+def table_name(asset_key: dg.AssetKey) -> str:
+    """`["gold", "x"]` -> `gold.x`; asset keys are always layer + table."""
+    if len(asset_key.path) != 2 or asset_key.path[0] not in LAYERS:
+        raise ValueError(f"asset key {asset_key.to_user_string()} is not <layer>/<table> with a layer in {LAYERS}")
+    return f"{asset_key.path[0]}.{asset_key.path[1]}"
+
+
+class Warehouse:
+    """Plain access to the warehouse file, shared by the IO manager, checks, the CLI summary and tests."""
+
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 120.0):
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, waiting while another process holds DuckDB's single-writer lock."""
+        if read_only and not self.path.exists():
+            raise WarehouseUnavailableError(self._unavailable("the file does not exist yet (materialize assets first)"))
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise WarehouseUnavailableError(self._unavailable(str(error))) from error
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if "lock" in str(error).lower() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise WarehouseUnavailableError(self._unavailable(str(error))) from error
+            except duckdb.Error as error:
+                raise WarehouseUnavailableError(self._unavailable(str(error))) from error
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def _unavailable(self, reason: str) -> str:
+        return (
+            f"cannot open the DuckDB warehouse at {self.path}: {reason}. "
+            f"Set {WAREHOUSE_ENV} to a writable DuckDB file path."
+        )
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def replace_table(self, table: str, frame: pl.DataFrame | pd.DataFrame) -> None:
+        """Replace an unpartitioned table with `frame`, atomically."""
+        with self.connect() as connection:
+            connection.execute(f"create schema if not exists {table.split('.')[0]}")
+            connection.register("incoming", frame)
+            connection.execute("begin transaction")
+            connection.execute(f"create or replace table {table} as select * from incoming")
+            connection.execute("commit")
+
+    def replace_week(self, table: str, week: date, frame: pl.DataFrame) -> None:
+        """Replace one week of a weekly table in one transaction: the week is either the old rows or the new ones."""
+        frame = _with_week(frame, week)
+        with self.connect() as connection:
+            connection.execute(f"create schema if not exists {table.split('.')[0]}")
+            connection.register("incoming", frame)
+            connection.execute("begin transaction")
+            if not _table_exists(connection, table):
+                connection.execute(f"create table {table} as select * from incoming limit 0")
+            connection.execute(f"delete from {table} where {PARTITION_COLUMN} = ?", [week])
+            connection.execute(f"insert into {table} by name select * from incoming")
+            connection.execute("commit")
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def read(self, table: str, weeks: list[date] | None = None) -> pl.DataFrame:
+        """A table as Polars (optionally only some weeks); a table never written reads as empty."""
+        with self.connect() as connection:
+            if not _table_exists(connection, table):
+                return pl.DataFrame()
+            if weeks is None:
+                return connection.sql(f"select * from {table}").pl()
+            return connection.execute(
+                f"select * from {table} where {PARTITION_COLUMN} = any(?) order by all", [weeks]
+            ).pl()
+
+    def query(self, sql: str, parameters: dict | list | None = None) -> pl.DataFrame:
+        with self.connect() as connection:
+            return connection.execute(sql, parameters or []).pl()
+
+    def table_counts(self) -> pl.DataFrame:
+        """Every table of every layer with its row count, for the run summary."""
+        with self.connect() as connection:
+            tables = connection.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_schema in ('bronze', 'silver', 'gold') order by 1, 2"
+            ).fetchall()
+            rows = [
+                {"table": f"{schema}.{name}", "rows": connection.execute(f"select count(*) from {schema}.{name}").fetchone()[0]}
+                for schema, name in tables
+            ]
+        return pl.DataFrame(rows, schema={"table": pl.String, "rows": pl.Int64})
+
+
+def _table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
+
+
+def _with_week(frame: pl.DataFrame, week: date) -> pl.DataFrame:
+    """Stamp the partition column, refusing rows that belong to another week (they would be deleted by its re-run)."""
+    if PARTITION_COLUMN in frame.columns:
+        other = frame.filter(pl.col(PARTITION_COLUMN) != week)
+        if other.height:
+            raise ValueError(f"{other.height} rows carry a {PARTITION_COLUMN} other than {week}")
+        return frame.with_columns(pl.col(PARTITION_COLUMN).cast(pl.Date))
+    return frame.select(pl.lit(week, dtype=pl.Date).alias(PARTITION_COLUMN), pl.all())
+
+
+def weeks_of(context: dg.InputContext | dg.OutputContext | dg.AssetExecutionContext) -> list[date]:
+    """The Monday of every partition in the context's partition range, in order."""
+    if isinstance(context, dg.InputContext):
+        window = context.asset_partitions_time_window
+    elif isinstance(context, dg.OutputContext):
+        window = context.asset_partitions_time_window
+    else:
+        window = context.partition_time_window
+    weeks, current = [], window.start
+    while current < window.end:
+        weeks.append(current.date())
+        current = datetime.fromordinal(current.toordinal() + 7).replace(tzinfo=current.tzinfo)
+    return weeks
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The warehouse file for checks and assets that query it directly (read-side SQL, reconciliation)."""
+
+    path: str
+
+    def get(self) -> Warehouse:
+        return Warehouse(self.path)
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Stores Polars (or pandas) frames as DuckDB tables `<layer>.<table>`; weekly assets one week per transaction."""
+
+    path: str
+
+    def _warehouse(self) -> Warehouse:
+        return Warehouse(self.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        if obj is None:
+            return
+        table = table_name(context.asset_key)
+        warehouse = self._warehouse()
+        if not context.has_asset_partitions:
+            if not isinstance(obj, pl.DataFrame | pd.DataFrame):
+                raise TypeError(f"{table}: an unpartitioned asset returns a DataFrame, got {type(obj).__name__}")
+            warehouse.replace_table(table, obj)
+            context.add_output_metadata(table_metadata(pl.from_pandas(obj) if isinstance(obj, pd.DataFrame) else obj))
+            return
+        batches = obj if isinstance(obj, WeeklyBatches) else _split_by_week(obj, weeks_of(context))
+        rows_per_week, last_frame = {}, None
+        for week, frame in batches:
+            warehouse.replace_week(table, week, frame)
+            rows_per_week[week.isoformat()] = frame.height
+            last_frame = frame if last_frame is None or frame.height else last_frame
+        metadata = {"rows_per_week": dg.MetadataValue.json(rows_per_week)}
+        if last_frame is not None:
+            metadata.update(table_metadata(last_frame))
+        metadata["dagster/row_count"] = sum(rows_per_week.values())
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> object:
+        table = table_name(context.asset_key)
+        warehouse = self._warehouse()
+        wanted = context.dagster_type.typing_type
+        if context.has_asset_partitions:
+            weeks = weeks_of(context)
+            if wanted is WeeklyBatches:
+                return WeeklyBatches(weeks, lambda week: warehouse.read(table, [week]))
+            frame = warehouse.read(table, weeks)
+        else:
+            frame = warehouse.read(table)
+        return frame.to_pandas() if wanted is pd.DataFrame else frame
+
+
+def _split_by_week(frame: pl.DataFrame | pd.DataFrame, weeks: list[date]) -> WeeklyBatches:
+    """A whole-range frame seen as weekly batches, so every week of the range is replaced (empty weeks too)."""
+    frame = pl.from_pandas(frame) if isinstance(frame, pd.DataFrame) else frame
+    if PARTITION_COLUMN not in frame.columns:
+        raise ValueError(f"a weekly frame needs a {PARTITION_COLUMN} column")
+    return WeeklyBatches(weeks, lambda week: frame.filter(pl.col(PARTITION_COLUMN) == week))

@@ -1,0 +1,154 @@
+"""Data checks for the customers domain's online purchases: one Pandera schema per table, plus reconciliation.
+
+The schemas say what a consumer may rely on; `core.checks` turns each into a Dagster asset check.
+"""
+
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+from custpipe_assets.core.checks import reconciliation_check, schema_check, source_present_check
+from custpipe_assets.customers import assets, reference, transactions
+
+QUARANTINE_REASONS = [
+    "blank_line", "malformed_json", "not_a_json_object", "missing_customer_id", "missing_basket", "empty_basket",
+    "invalid_date_of_purchase", "purchase_outside_week", "duplicate_transaction", "unknown_customer",
+    "missing_product_id", "unknown_product", "missing_price", "invalid_price", "non_positive_price",
+]
+
+BRONZE_TRANSACTIONS = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "source_file": pa.Column(pl.String, pa.Check.str_startswith("transactions/d=")),
+        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "raw_line": pa.Column(pl.String),
+    },
+    unique=["source_file", "line_number"],
+    description="Every landed line kept once with its file and line number.",
+)
+TRANSACTION_LINES = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "purchased_at": pa.Column(pl.Datetime("us")),
+        "customer_id": pa.Column(pl.String),
+        "product_id": pa.Column(pl.String),
+        "price": pa.Column(pl.Float64, pa.Check.gt(0)),
+        "source_file": pa.Column(pl.String),
+        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "basket_position": pa.Column(pl.Int32, pa.Check.ge(0)),
+    },
+    unique=["source_file", "line_number", "basket_position"],
+    description="Typed basket lines: positive prices, no nulls, each source record at most once.",
+)
+TRANSACTION_QUARANTINE = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "source_file": pa.Column(pl.String),
+        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
+        "basket_position": pa.Column(pl.Int32, nullable=True),
+        "reason": pa.Column(pl.String, pa.Check.isin(QUARANTINE_REASONS)),
+        "raw": pa.Column(pl.String, nullable=True),
+    },
+    description="Every rejected record names its file, line and a known reason.",
+)
+CUSTOMER_PRODUCT_PURCHASES = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "customer_id": pa.Column(pl.String),
+        "loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
+        "product_id": pa.Column(pl.String),
+        "product_category": pa.Column(pl.String),
+        "purchase_count": pa.Column(pl.Int64, pa.Check.ge(1)),
+    },
+    unique=["week_start", "customer_id", "product_id"],
+    strict=True,
+    description="The contract: one row per week, customer and product, purchase_count >= 1, columns in order.",
+)
+SILVER_CUSTOMERS = pa.DataFrameSchema(
+    {"customer_id": pa.Column(pl.String, unique=True), "loyalty_score": pa.Column(pl.Float64, nullable=True)},
+    description="One row per customer.",
+)
+LOYALTY_SCORE_PRESENT = pa.DataFrameSchema(
+    {"loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=False)},
+    description="Warns about customers whose loyalty_score was missing or not a number in 0..1 (kept, score null).",
+)
+SILVER_PRODUCTS = pa.DataFrameSchema(
+    {"product_id": pa.Column(pl.String, unique=True), "product_category": pa.Column(pl.String)},
+    description="One row per product, each with a category.",
+)
+REFERENCE_QUARANTINE = pa.DataFrameSchema(
+    {
+        "source_file": pa.Column(pl.String, pa.Check.isin([reference.CUSTOMERS_FILE, reference.PRODUCTS_FILE])),
+        "line_number": pa.Column(pl.Int32, pa.Check.ge(2)),
+        "reason": pa.Column(pl.String),
+    },
+    description="Every rejected reference row names its file, line and reason.",
+)
+
+# Independent counts for reconciliation, straight from the warehouse tables.
+_BRONZE_RECORDS = """
+    select week_start, sum(greatest(coalesce(len(basket), 0), 1)) as rows
+    from bronze.transactions where week_start = any($weeks) group by 1"""
+_LINES = "select week_start, count(*) as rows from silver.transaction_lines where week_start = any($weeks) group by 1"
+_QUARANTINED = "select week_start, count(*) as rows from silver.transaction_quarantine where week_start = any($weeks) group by 1"
+_GOLD_LINES = "select week_start, sum(purchase_count) as rows from gold.customer_product_purchases where week_start = any($weeks) group by 1"
+
+
+def _reference_reconciliation(key: dg.AssetKey, file_name: str, bronze: str, silver: str) -> dg.AssetChecksDefinition:
+    return reconciliation_check(
+        key,
+        name="reconciles",
+        description=f"Rows of {file_name} = rows in {silver} + rows quarantined from it.",
+        rows_in_sql=f"select count(*) as rows from {bronze}",
+        rows_out_sql=f"select count(*) as rows from {silver}",
+        rows_quarantined_sql=f"select count(*) as rows from silver.reference_quarantine where source_file = '{file_name}'",
+        additional_deps=[assets.REFERENCE_QUARANTINE],
+    )
+
+
+def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    weekly = {"partitions_def": partitions_def}
+    return [
+        schema_check(assets.BRONZE_TRANSACTIONS, BRONZE_TRANSACTIONS, **weekly),
+        schema_check(assets.TRANSACTION_LINES, TRANSACTION_LINES, **weekly),
+        schema_check(assets.TRANSACTION_QUARANTINE, TRANSACTION_QUARANTINE, **weekly),
+        schema_check(assets.CUSTOMER_PRODUCT_PURCHASES, CUSTOMER_PRODUCT_PURCHASES, **weekly),
+        schema_check(assets.SILVER_CUSTOMERS, SILVER_CUSTOMERS),
+        schema_check(assets.SILVER_CUSTOMERS, LOYALTY_SCORE_PRESENT, name="loyalty_score_present",
+                     severity=dg.AssetCheckSeverity.WARN),
+        schema_check(assets.SILVER_PRODUCTS, SILVER_PRODUCTS),
+        schema_check(assets.REFERENCE_QUARANTINE, REFERENCE_QUARANTINE),
+        reconciliation_check(
+            assets.TRANSACTION_LINES,
+            name="reconciles",
+            description="Per week: bronze records (basket items, or whole unusable lines) = silver lines + quarantined.",
+            rows_in_sql=_BRONZE_RECORDS, rows_out_sql=_LINES, rows_quarantined_sql=_QUARANTINED,
+            additional_deps=[assets.BRONZE_TRANSACTIONS, assets.TRANSACTION_QUARANTINE],
+            **weekly,
+        ),
+        reconciliation_check(
+            assets.CUSTOMER_PRODUCT_PURCHASES,
+            name="reconciles",
+            description="Per week: silver lines = sum of purchase_count (every line counted once, none dropped).",
+            rows_in_sql=_LINES, rows_out_sql=_GOLD_LINES, rows_quarantined_sql=None,
+            additional_deps=[assets.TRANSACTION_LINES],
+            **weekly,
+        ),
+        _reference_reconciliation(assets.SILVER_CUSTOMERS, reference.CUSTOMERS_FILE, "bronze.customers", "silver.customers"),
+        _reference_reconciliation(assets.SILVER_PRODUCTS, reference.PRODUCTS_FILE, "bronze.products", "silver.products"),
+        source_present_check(
+            assets.BRONZE_TRANSACTIONS,
+            description="Warns when a day of the week has no transactions file (a missing or empty day folder).",
+            find_missing=lambda root, weeks: transactions.missing_transaction_days(root, weeks),
+            **weekly,
+        ),
+        source_present_check(
+            assets.BRONZE_CUSTOMERS, description="Warns when customers.csv is absent.",
+            find_missing=lambda root, _: [] if (root / reference.CUSTOMERS_FILE).is_file() else [reference.CUSTOMERS_FILE],
+        ),
+        source_present_check(
+            assets.BRONZE_PRODUCTS, description="Warns when products.csv is absent.",
+            find_missing=lambda root, _: [] if (root / reference.PRODUCTS_FILE).is_file() else [reference.PRODUCTS_FILE],
+        ),
+    ]

@@ -1,0 +1,215 @@
+"""Online transactions, pure transforms: landing JSON Lines -> bronze rows -> silver lines + quarantine -> weekly counts.
+
+No Dagster here. The reconciliation unit is the *record*: one basket item, or the whole line when it has no usable
+basket (malformed JSON, blank line, missing or empty basket). Every bronze record ends up either as a silver line or
+as a quarantine row with a reason, so rows in = rows out + rows quarantined holds by construction and is checked
+independently in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+TRANSACTIONS_DIR = "transactions"
+TRANSACTIONS_FILE = "transactions.json"
+
+BASKET_ITEM = pl.Struct({"product_id": pl.String, "price": pl.String})
+BRONZE_SCHEMA = pl.Schema(
+    {
+        "week_start": pl.Date,
+        "day": pl.Date,
+        "source_file": pl.String,
+        "line_number": pl.Int32,
+        "raw_line": pl.String,
+        "parse_error": pl.String,
+        "customer_id": pl.String,
+        "date_of_purchase": pl.String,
+        "basket": pl.List(BASKET_ITEM),
+    }
+)
+LINES_SCHEMA = pl.Schema(
+    {
+        "week_start": pl.Date,
+        "purchased_at": pl.Datetime("us"),
+        "customer_id": pl.String,
+        "product_id": pl.String,
+        "price": pl.Float64,
+        "source_file": pl.String,
+        "line_number": pl.Int32,
+        "basket_position": pl.Int32,
+    }
+)
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "week_start": pl.Date,
+        "source_file": pl.String,
+        "line_number": pl.Int32,
+        "basket_position": pl.Int32,
+        "reason": pl.String,
+        "raw": pl.String,
+    }
+)
+COUNTS_SCHEMA = pl.Schema(
+    {
+        "week_start": pl.Date,
+        "customer_id": pl.String,
+        "loyalty_score": pl.Float64,
+        "product_id": pl.String,
+        "product_category": pl.String,
+        "purchase_count": pl.Int64,
+    }
+)
+
+# Prices stay JSON text in bronze ("506", "\"abc\"", null) so silver can tell a missing price from a wrong type.
+_LINE_JSON_TYPE = '{"customer_id":"VARCHAR","basket":[{"product_id":"VARCHAR","price":"JSON"}],"date_of_purchase":"VARCHAR"}'
+_PURCHASE_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def day_folder(landing_dir: Path, day: date) -> Path:
+    return landing_dir / TRANSACTIONS_DIR / f"d={day.isoformat()}"
+
+
+def week_days(week: date) -> list[date]:
+    return [week + timedelta(days=offset) for offset in range(7)]
+
+
+def missing_transaction_days(landing_dir: Path, weeks: list[date]) -> list[str]:
+    """Day files of these weeks that are absent (no folder, or a folder without its file)."""
+    return [
+        str((day_folder(landing_dir, day) / TRANSACTIONS_FILE).relative_to(landing_dir))
+        for week in weeks
+        for day in week_days(week)
+        if not (day_folder(landing_dir, day) / TRANSACTIONS_FILE).is_file()
+    ]
+
+
+def read_transactions_week(landing_dir: Path, week: date) -> pl.DataFrame:
+    """Bronze rows for one week: every line of the week's seven day files, parsed where it parses.
+
+    Lines are read by Polars (keeping order, so line numbers are exact; `\\r\\n` endings are handled) and parsed by
+    DuckDB's JSON reader, which is several times faster than Polars' on nested JSON. A line that is blank, not JSON
+    or not an object keeps its raw text and a `parse_error`; nothing is dropped here.
+    """
+    frames = []
+    for day in week_days(week):
+        path = day_folder(landing_dir, day) / TRANSACTIONS_FILE
+        if path.is_file() and path.stat().st_size > 0:
+            frames.append(_parse_day_file(path, str(path.relative_to(landing_dir)), week, day))
+    if not frames:
+        return BRONZE_SCHEMA.to_frame()
+    return pl.concat(frames, how="vertical")
+
+
+def _parse_day_file(path: Path, source_file: str, week: date, day: date) -> pl.DataFrame:
+    lines = pl.read_lines(path, name="raw_line", row_index_name="line_number", row_index_offset=1).with_columns(
+        pl.col("line_number").cast(pl.Int32),
+        # a UTF-8 byte-order mark is not JSON whitespace: strip it rather than reject the first line
+        pl.col("raw_line").str.strip_chars_start("\ufeff"),
+    )
+    parsed = duckdb.sql(
+        f"""
+        select line_number, raw_line,
+               case when trim(raw_line) = '' then 'blank_line'
+                    when not json_valid(raw_line) then 'malformed_json'
+                    when json_type(raw_line) <> 'OBJECT' then 'not_a_json_object' end as parse_error,
+               case when json_valid(raw_line) and json_type(raw_line) = 'OBJECT'
+                    then from_json(raw_line, '{_LINE_JSON_TYPE}') end as parsed
+        from lines
+        """
+    ).pl()
+    return parsed.select(
+        pl.lit(week, dtype=pl.Date).alias("week_start"),
+        pl.lit(day, dtype=pl.Date).alias("day"),
+        pl.lit(source_file).alias("source_file"),
+        "line_number",
+        "raw_line",
+        "parse_error",
+        pl.col("parsed").struct.field("customer_id"),
+        pl.col("parsed").struct.field("date_of_purchase"),
+        pl.col("parsed").struct.field("basket").cast(pl.List(BASKET_ITEM)),
+    ).cast(dict(BRONZE_SCHEMA))
+
+
+def bronze_record_count(bronze: pl.DataFrame) -> int:
+    """Records a bronze week holds: one per basket item, or one for a line without a usable basket."""
+    return int(bronze.select(pl.col("basket").list.len().fill_null(0).clip(lower_bound=1).sum()).item() or 0)
+
+
+def split_transactions(
+    bronze: pl.DataFrame, *, week: date, customer_ids: pl.Series, product_ids: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Silver lines and quarantine rows for one week of bronze transactions.
+
+    A record is rejected for the first rule it breaks, checked line-wide first (parse error, missing customer,
+    missing/empty basket, bad or out-of-week date, duplicate of an earlier transaction), then per basket item
+    (unknown customer, missing/unknown product, missing/invalid/non-positive price). A duplicate is the same
+    customer, purchase time and basket as an earlier line (by file and line) of the week: the first one is kept.
+    """
+    week_end = datetime.combine(week + timedelta(days=7), time())
+    purchased_at = pl.coalesce(
+        [pl.col("date_of_purchase").str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _PURCHASE_TIME_FORMATS]
+    )
+    lines = bronze.sort("source_file", "line_number").with_columns(purchased_at.alias("purchased_at"))
+    line_reason = (
+        pl.when(pl.col("parse_error").is_not_null()).then(pl.col("parse_error"))
+        .when(pl.col("customer_id").is_null() | (pl.col("customer_id").str.strip_chars() == "")).then(pl.lit("missing_customer_id"))
+        .when(pl.col("basket").is_null()).then(pl.lit("missing_basket"))
+        .when(pl.col("basket").list.len() == 0).then(pl.lit("empty_basket"))
+        .when(pl.col("purchased_at").is_null()).then(pl.lit("invalid_date_of_purchase"))
+        .when((pl.col("purchased_at") < datetime.combine(week, time())) | (pl.col("purchased_at") >= week_end))
+        .then(pl.lit("purchase_outside_week"))
+    )
+    lines = lines.with_columns(line_reason.alias("reason"))
+    transaction_key = pl.struct("customer_id", "date_of_purchase", "basket")
+    is_duplicate = pl.col("reason").is_null() & ~transaction_key.is_first_distinct().over(pl.col("reason").is_null())
+    lines = lines.with_columns(pl.when(is_duplicate).then(pl.lit("duplicate_transaction")).otherwise("reason").alias("reason"))
+
+    records = (
+        lines.with_columns(
+            pl.when(pl.col("basket").list.len() > 0).then(pl.col("basket")).otherwise(pl.lit([None], dtype=pl.List(BASKET_ITEM))),
+            pl.when(pl.col("basket").list.len() > 0)
+            .then(pl.int_ranges(pl.col("basket").list.len(), dtype=pl.Int32))
+            .otherwise(pl.lit([None], dtype=pl.List(pl.Int32)))
+            .alias("basket_position"),
+        )
+        .explode("basket", "basket_position")
+        .with_columns(
+            pl.col("basket").struct.field("product_id"),
+            pl.col("basket").struct.field("price").alias("price_json"),
+        )
+        .with_columns(pl.col("price_json").cast(pl.Float64, strict=False).alias("price"))
+    )
+    item_reason = (
+        pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
+        .when(~pl.col("customer_id").is_in(customer_ids.implode())).then(pl.lit("unknown_customer"))
+        .when(pl.col("product_id").is_null()).then(pl.lit("missing_product_id"))
+        .when(~pl.col("product_id").is_in(product_ids.implode())).then(pl.lit("unknown_product"))
+        .when(pl.col("price_json").is_null() | (pl.col("price_json") == "null")).then(pl.lit("missing_price"))
+        .when(pl.col("price").is_null() | ~pl.col("price").is_finite()).then(pl.lit("invalid_price"))
+        .when(pl.col("price") <= 0).then(pl.lit("non_positive_price"))
+    )
+    records = records.with_columns(item_reason.alias("reason"), pl.lit(week, dtype=pl.Date).alias("week_start"))
+    accepted = records.filter(pl.col("reason").is_null()).select(LINES_SCHEMA.names()).cast(dict(LINES_SCHEMA))
+    quarantined = (
+        records.filter(pl.col("reason").is_not_null())
+        .rename({"raw_line": "raw"})
+        .select(QUARANTINE_SCHEMA.names())
+        .cast(dict(QUARANTINE_SCHEMA))
+    )
+    return accepted, quarantined
+
+
+def weekly_purchase_counts(lines: pl.DataFrame, customers: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
+    """gold.customer_product_purchases: one row per week, customer and product bought; count = basket lines."""
+    counts = lines.group_by("week_start", "customer_id", "product_id").agg(pl.len().cast(pl.Int64).alias("purchase_count"))
+    return (
+        counts.join(customers.select("customer_id", "loyalty_score"), on="customer_id", how="left")
+        .join(products.select("product_id", "product_category"), on="product_id", how="left")
+        .select(COUNTS_SCHEMA.names())
+        .cast(dict(COUNTS_SCHEMA))
+        .sort("week_start", "customer_id", "product_id")
+    )
