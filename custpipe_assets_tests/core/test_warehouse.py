@@ -1,0 +1,115 @@
+"""The warehouse IO manager: frames round-trip through a real DuckDB file, weeks are replaced atomically."""
+
+from datetime import date, datetime
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+
+from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.warehouse import Warehouse, WarehouseIOManager, WarehouseUnavailableError, WeeklyBatches
+
+SAMPLE = pl.DataFrame(
+    {
+        "customer_id": ["C1", "C2", None],
+        "count": pl.Series([1, 2, 3], dtype=pl.Int64),
+        "price": [1.5, None, 3.25],
+        "at": [datetime(2018, 9, 3, 10), datetime(2018, 9, 4, 11, 30), None],
+        "day": [date(2018, 9, 3), None, date(2018, 9, 5)],
+        "basket": [[{"product_id": "P1", "price": "5"}], [], None],
+    }
+)
+
+
+def test_polars_frame_round_trips_through_the_io_manager(tmp_path):
+    @dg.asset(key=["silver", "sample"])
+    def sample() -> pl.DataFrame:
+        return SAMPLE
+
+    seen = {}
+
+    @dg.asset(key=["gold", "copy"], ins={"frame": dg.AssetIn(["silver", "sample"])})
+    def copy(frame: pl.DataFrame) -> pl.DataFrame:
+        seen["frame"] = frame
+        return frame
+
+    @dg.asset(key=["gold", "as_pandas"], ins={"frame": dg.AssetIn(["silver", "sample"])})
+    def as_pandas(frame: pd.DataFrame) -> pd.DataFrame:
+        seen["pandas"] = frame
+        return frame[["customer_id", "count"]]
+
+    io_manager = WarehouseIOManager(path=str(tmp_path / "w.duckdb"))
+    assert dg.materialize([sample, copy, as_pandas], resources={"io_manager": io_manager}).success
+    assert seen["frame"].equals(SAMPLE) and seen["frame"].schema == SAMPLE.schema
+    assert isinstance(seen["pandas"], pd.DataFrame) and seen["pandas"]["customer_id"].tolist()[:2] == ["C1", "C2"]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        assert connection.sql("select sum(count) from silver.sample").fetchone()[0] == 6
+        assert connection.sql("select count(*) from gold.as_pandas").fetchone()[0] == 3
+
+
+def _weekly_asset(partitions_def, rows_for_week):
+    @dg.asset(key=["silver", "weekly"], partitions_def=partitions_def, backfill_policy=dg.BackfillPolicy.single_run())
+    def weekly(context: dg.AssetExecutionContext) -> WeeklyBatches:
+        weeks = [date.fromisoformat(key) for key in context.partition_keys]
+        return WeeklyBatches(weeks, rows_for_week)
+
+    return weekly
+
+
+def test_weekly_batches_replace_each_week_and_rerun_is_idempotent(tmp_path):
+    partitions_def = weekly_partitions(date(2018, 9, 3))
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    resources = {"io_manager": WarehouseIOManager(path=str(warehouse.path))}
+
+    def rows(week):
+        return pl.DataFrame({"value": [week.day, week.day + 100]})
+
+    asset = _weekly_asset(partitions_def, rows)
+    for _ in range(2):  # the second run must replace, not append
+        result = dg.materialize(
+            [asset], resources=resources,
+            tags={"dagster/asset_partition_range_start": "2018-09-03", "dagster/asset_partition_range_end": "2018-09-10"},
+        )
+        assert result.success
+    table = warehouse.read("silver.weekly").sort("week_start", "value")
+    assert table.columns == ["week_start", "value"]
+    assert table.to_dicts() == [
+        {"week_start": date(2018, 9, 3), "value": 3}, {"week_start": date(2018, 9, 3), "value": 103},
+        {"week_start": date(2018, 9, 10), "value": 10}, {"week_start": date(2018, 9, 10), "value": 110},
+    ]
+    # re-running one week with new content changes that week only
+    dg.materialize([_weekly_asset(partitions_def, lambda week: pl.DataFrame({"value": [0]}))], resources=resources,
+                   partition_key="2018-09-10")
+    assert warehouse.read("silver.weekly").sort("week_start", "value")["value"].to_list() == [3, 103, 0]
+
+
+def test_a_failed_week_write_leaves_the_previous_rows(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    week = date(2018, 9, 3)
+    warehouse.replace_week("silver.weekly", week, pl.DataFrame({"value": [1, 2]}))
+    with pytest.raises(duckdb.Error):  # a value that does not fit the column fails mid-write
+        warehouse.replace_week("silver.weekly", week, pl.DataFrame({"value": ["not a number"]}))
+    assert warehouse.read("silver.weekly")["value"].to_list() == [1, 2]
+
+
+def test_rows_of_another_week_are_refused(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    with pytest.raises(ValueError, match="other than 2018-09-03"):
+        warehouse.replace_week("silver.weekly", date(2018, 9, 3), pl.DataFrame({"week_start": [date(2018, 9, 10)], "value": [1]}))
+
+
+def test_columns_are_inserted_by_name_not_position(tmp_path):
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.replace_week("silver.t", date(2018, 9, 3), pl.DataFrame({"a": [1], "b": ["x"]}))
+    warehouse.replace_week("silver.t", date(2018, 9, 10), pl.DataFrame({"b": ["y"], "a": [2]}))
+    assert warehouse.read("silver.t").sort("a").select("a", "b").rows() == [(1, "x"), (2, "y")]
+
+
+def test_an_unreadable_warehouse_names_the_path_and_the_setting(tmp_path):
+    not_a_database = tmp_path / "w.duckdb"
+    not_a_database.write_text("this is not a DuckDB file")
+    with pytest.raises(WarehouseUnavailableError) as error:
+        Warehouse(not_a_database).read("gold.anything")
+    assert str(not_a_database) in str(error.value) and "CUSTPIPE_WAREHOUSE" in str(error.value)

@@ -1,0 +1,119 @@
+"""Pure transforms of online transactions, on small hand-written landing files with known answers."""
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from custpipe_assets.customers import reference, transactions
+
+WEEK = date(2018, 9, 3)
+
+
+def _line(customer="C1", basket='[{"product_id": "P1", "price": 5}]', when="2018-09-03 10:00:00") -> str:
+    return f'{{"customer_id": "{customer}", "basket": {basket}, "date_of_purchase": "{when}"}}'
+
+
+def _write_day(landing: Path, day: str, content: bytes | str) -> Path:
+    folder = landing / "transactions" / f"d={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "transactions.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def _split(landing: Path, customers=("C1", "C2"), products=("P1", "P2")):
+    bronze = transactions.read_transactions_week(landing, WEEK)
+    lines, quarantine = transactions.split_transactions(
+        bronze, week=WEEK, customer_ids=pl.Series(customers), product_ids=pl.Series(products)
+    )
+    assert transactions.bronze_record_count(bronze) == lines.height + quarantine.height
+    return bronze, lines, quarantine
+
+
+def _reasons(quarantine: pl.DataFrame) -> list[tuple[int, int | None, str]]:
+    return sorted(quarantine.select("line_number", "basket_position", "reason").rows(), key=lambda r: (r[0], r[1] or -1))
+
+
+def test_every_bad_line_is_quarantined_with_its_reason_and_good_items_are_kept(tmp_path):
+    _write_day(tmp_path, "2018-09-03", "\n".join([
+        _line(),                                                                   # 1 good
+        '{"customer_id": "C1", "basket": [{"product_id": "P1"',                   # 2 truncated
+        "",                                                                        # 3 blank
+        _line(basket='[{"product_id": "P1", "price": "abc"}, {"product_id": "P2", "price": 2}]'),  # 4 wrong type + good
+        '{"basket": [{"product_id": "P1", "price": 5}], "date_of_purchase": "2018-09-03 10:00:00"}',  # 5 no customer
+        _line(basket='[{"product_id": "P1"}]', when="2018-09-03 11:00:00"),      # 6 no price
+        _line(basket="[]", when="2018-09-03 12:00:00"),                            # 7 empty basket
+        _line(customer="C9", when="2018-09-03 13:00:00"),                         # 8 unknown customer
+        _line(basket='[{"product_id": "P9", "price": 1}]', when="2018-09-03 14:00:00"),  # 9 unknown product
+        _line(basket='[{"product_id": "P1", "price": 0}, {"product_id": "P1", "price": -3}]', when="2018-09-03 15:00:00"),  # 10
+        _line(when="yesterday"),                                                   # 11 bad date
+        _line(when="2018-09-10 09:00:00"),                                         # 12 next week
+        "[1, 2]",                                                                  # 13 not an object
+    ]))
+    _, lines, quarantine = _split(tmp_path)
+    assert lines.select("line_number", "basket_position", "product_id", "price").rows() == [(1, 0, "P1", 5.0), (4, 1, "P2", 2.0)]
+    assert _reasons(quarantine) == [
+        (2, None, "malformed_json"), (3, None, "blank_line"), (4, 0, "invalid_price"), (5, 0, "missing_customer_id"),
+        (6, 0, "missing_price"), (7, None, "empty_basket"), (8, 0, "unknown_customer"), (9, 0, "unknown_product"),
+        (10, 0, "non_positive_price"), (10, 1, "non_positive_price"), (11, 0, "invalid_date_of_purchase"),
+        (12, 0, "purchase_outside_week"), (13, None, "not_a_json_object"),
+    ]
+    # the raw line travels with every rejected record, so nothing is lost
+    assert quarantine.filter(pl.col("line_number") == 2)["raw"].item() == '{"customer_id": "C1", "basket": [{"product_id": "P1"'
+
+
+def test_duplicate_transactions_are_counted_once_even_across_days(tmp_path):
+    _write_day(tmp_path, "2018-09-03", _line() + "\n" + _line(when="2018-09-03 10:05:00") + "\n")
+    _write_day(tmp_path, "2018-09-04", _line() + "\n")  # the same purchase arriving again the next day
+    _, lines, quarantine = _split(tmp_path)
+    assert lines.height == 2
+    assert _reasons(quarantine) == [(1, 0, "duplicate_transaction")]
+    assert quarantine["source_file"].item() == "transactions/d=2018-09-04/transactions.json"
+
+
+def test_windows_line_endings_and_a_byte_order_mark_are_read_like_plain_files(tmp_path):
+    _write_day(tmp_path, "2018-09-03", b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n").encode())
+    bronze, lines, quarantine = _split(tmp_path)
+    assert quarantine.is_empty() and lines.height == 2
+    assert bronze["line_number"].to_list() == [1, 2]
+    assert not any(raw.startswith("\ufeff") or raw.endswith("\r") for raw in bronze["raw_line"])
+
+
+def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
+    (tmp_path / "transactions" / "d=2018-09-04").mkdir(parents=True)  # folder without a file
+    _write_day(tmp_path, "2018-09-05", "")                              # empty file
+    bronze, lines, quarantine = _split(tmp_path)
+    assert bronze.is_empty() and lines.is_empty() and quarantine.is_empty()
+    assert bronze.schema == transactions.BRONZE_SCHEMA
+    missing = transactions.missing_transaction_days(tmp_path, [WEEK])
+    assert "transactions/d=2018-09-04/transactions.json" in missing and len(missing) == 6  # all but the empty file
+
+
+def test_weekly_counts_follow_the_contract(tmp_path):
+    _write_day(tmp_path, "2018-09-03", "\n".join([
+        _line(basket='[{"product_id": "P1", "price": 5}, {"product_id": "P1", "price": 5}, {"product_id": "P2", "price": 1}]'),
+        _line(customer="C2", when="2018-09-04 10:00:00"),
+    ]))
+    _, lines, _ = _split(tmp_path)
+    customers = pl.DataFrame({"customer_id": ["C1", "C2"], "loyalty_score": [0.5, None]})
+    products = pl.DataFrame({"product_id": ["P1", "P2"], "product_category": ["tea", "cake"]})
+    counts = transactions.weekly_purchase_counts(lines, customers, products)
+    assert counts.columns == ["week_start", "customer_id", "loyalty_score", "product_id", "product_category", "purchase_count"]
+    assert counts.drop("week_start").rows() == [("C1", 0.5, "P1", "tea", 2), ("C1", 0.5, "P2", "cake", 1), ("C2", None, "P1", "tea", 1)]
+
+
+def test_reference_rows_keep_the_first_of_each_id_and_quarantine_the_rest(tmp_path):
+    (tmp_path / "customers.csv").write_bytes(b"\xef\xbb\xbfcustomer_id,loyalty_score\r\nC1,0.5\r\nC2,n/a\r\nC1,0.9\r\n,0.1\r\n")
+    bronze = reference.read_reference_csv(tmp_path, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
+    customers, rejected = reference.clean_customers(bronze)
+    assert customers.select("customer_id", "loyalty_score", "line_number").rows() == [("C1", 0.5, 2), ("C2", None, 3)]
+    assert rejected.select("line_number", "reason", "raw").rows() == [(4, "duplicate_customer_id", "C1,0.9"), (5, "missing_customer_id", ",0.1")]
+
+
+def test_an_absent_reference_file_reads_as_an_empty_table_and_a_broken_one_names_itself(tmp_path):
+    assert reference.read_reference_csv(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS).is_empty()
+    (tmp_path / "products.csv").write_text("id;name\nP1;tea\n")
+    with pytest.raises(reference.LandingFormatError, match="products.csv: missing column"):
+        reference.read_reference_csv(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS)
