@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from custpipe_assets.core.settings import Settings, SettingsError
+from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (SettingsError, FileExistsError) as error:
         print(f"custpipe: {error}", file=sys.stderr)
+        return 2
+    except WarehouseUnavailableError as error:
+        print(f"custpipe: {error.description}", file=sys.stderr)
         return 2
 
 

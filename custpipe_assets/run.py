@@ -83,6 +83,8 @@ def landed_weeks(settings: Settings) -> list[date]:
 
 def run_everything(settings: Settings, *, instance: dg.DagsterInstance | None = None, log=print) -> RunSummary:
     ensure_landing(settings, log=log)
+    with Warehouse(settings.warehouse).connect():  # one clear error up front rather than a failure in every step
+        pass
     weeks = landed_weeks(settings)
     job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
     instance = instance or dg.DagsterInstance.get()

@@ -1,0 +1,196 @@
+"""Benchmark: online transactions -> gold.customer_product_purchases, three ways, on the same landing files.
+
+  pipeline  the pipeline's own transforms, week by week, as the assets run them (read, parse, clean, count);
+  dagster   the same as a real Dagster run over the whole partition range into a fresh warehouse (writes included);
+  duckdb    one DuckDB SQL query computing the same table straight from the JSON files (the reference);
+  pandas    the straightforward script: json.loads per line, explode baskets, groupby.
+
+Each runs in its own process so its peak memory (max RSS) is its own. Prints wall time, peak memory, ratios
+against DuckDB, and whether the tables agree. Usage (see the README):
+
+  .venv/bin/python benchmarks/weekly_counts.py --scale medium            # 3M transactions
+  .venv/bin/python benchmarks/weekly_counts.py --scale large --only dagster,duckdb
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+WAYS = ("pipeline", "dagster", "duckdb", "pandas")
+REFERENCE_SQL = """
+with customers as (
+    select customer_id, any_value(try_cast(loyalty_score as double) order by customer_id) as loyalty_score
+    from read_csv('{landing}/customers.csv', all_varchar = true) group by customer_id
+), products as (
+    select product_id, any_value(product_category) as product_category
+    from read_csv('{landing}/products.csv', all_varchar = true) group by product_id
+), transactions as (
+    select distinct customer_id, basket, date_of_purchase
+    from read_json('{landing}/transactions/*/transactions.json', format = 'newline_delimited', ignore_errors = true,
+                   columns = {{customer_id: 'VARCHAR', basket: 'STRUCT(product_id VARCHAR, price DOUBLE)[]',
+                              date_of_purchase: 'VARCHAR'}})
+), items as (
+    select customer_id, unnest(basket) as item, try_strptime(date_of_purchase, '%Y-%m-%d %H:%M:%S') as purchased_at
+    from transactions
+)
+select cast(date_trunc('week', purchased_at) as date) as week_start, customer_id, loyalty_score,
+       item.product_id as product_id, product_category, count(*) as purchase_count
+from items join customers using (customer_id) join products on products.product_id = item.product_id
+where item.price > 0 and purchased_at is not null
+group by all
+"""
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _weeks(landing: Path) -> list[date]:
+    days = sorted(date.fromisoformat(p.name[2:]) for p in (landing / "transactions").glob("d=*"))
+    first = days[0] - timedelta(days=days[0].weekday())
+    return [first + timedelta(days=7 * i) for i in range((days[-1] - first).days // 7 + 1)]
+
+
+def run_pipeline(landing: Path, workdir: Path) -> dict:
+    """The pipeline's transforms exactly as the weekly assets call them, one week in memory at a time."""
+    import polars as pl
+
+    from custpipe_assets.customers import reference, transactions
+
+    customers, _ = reference.clean_customers(reference.read_reference_csv(landing, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS))
+    products, _ = reference.clean_products(reference.read_reference_csv(landing, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS))
+    counts = []
+    for week in _weeks(landing):
+        bronze = transactions.read_transactions_week(landing, week)
+        lines, _ = transactions.split_transactions(
+            bronze, week=week, customer_ids=customers["customer_id"], product_ids=products["product_id"]
+        )
+        counts.append(transactions.weekly_purchase_counts(lines, customers, products))
+    return _digest(pl.concat(counts))
+
+
+def run_dagster(landing: Path, workdir: Path) -> dict:
+    """A real Dagster run of every asset and check over the whole range (one run), into a fresh warehouse."""
+    import dagster as dg
+
+    from custpipe_assets.core.settings import Settings
+    from custpipe_assets.core.warehouse import Warehouse
+    from custpipe_assets.run import run_everything
+
+    warehouse = workdir / "bench_warehouse.duckdb"
+    warehouse.unlink(missing_ok=True)
+    weeks = _weeks(landing)
+    settings = Settings(landing_dir=landing, warehouse=warehouse, first_week=weeks[0])
+    with dg.instance_for_test() as instance:
+        summary = run_everything(settings, instance=instance, log=lambda *_: None)
+    if not summary.success:
+        raise SystemExit("the Dagster run failed")
+    return _digest(Warehouse(warehouse).read("gold.customer_product_purchases"))
+
+
+def run_duckdb(landing: Path, workdir: Path) -> dict:
+    import duckdb
+
+    return _digest(duckdb.sql(REFERENCE_SQL.format(landing=landing)).pl())
+
+
+def run_pandas(landing: Path, workdir: Path) -> dict:
+    """What one would write first: json.loads every line, explode the baskets, groupby."""
+    import pandas as pd
+    import polars as pl
+
+    records = []
+    for path in sorted((landing / "transactions").glob("d=*/transactions.json")):
+        with open(path, encoding="utf-8-sig") as handle:
+            for line in handle:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    frame = pd.DataFrame.from_records(records).dropna(subset=["customer_id", "basket"])
+    frame = frame[frame["basket"].map(lambda b: isinstance(b, list))]
+    frame["key"] = frame["customer_id"].astype(str) + frame["date_of_purchase"].astype(str) + frame["basket"].map(json.dumps)
+    frame = frame.drop_duplicates("key").explode("basket").dropna(subset=["basket"])
+    items = pd.json_normalize(frame["basket"].tolist())
+    frame = frame.reset_index(drop=True).join(items)
+    frame["price"] = pd.to_numeric(frame["price"], errors="coerce")
+    frame["purchased_at"] = pd.to_datetime(frame["date_of_purchase"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    frame = frame[(frame["price"] > 0) & frame["purchased_at"].notna()]
+    customers = pd.read_csv(landing / "customers.csv", dtype=str).drop_duplicates("customer_id")
+    customers["loyalty_score"] = pd.to_numeric(customers["loyalty_score"], errors="coerce")
+    products = pd.read_csv(landing / "products.csv", dtype=str).drop_duplicates("product_id")
+    frame = frame.merge(customers, on="customer_id").merge(products[["product_id", "product_category"]], on="product_id")
+    frame["week_start"] = (frame["purchased_at"] - pd.to_timedelta(frame["purchased_at"].dt.weekday, unit="D")).dt.date
+    counts = frame.groupby(["week_start", "customer_id", "loyalty_score", "product_id", "product_category"], dropna=False).size()
+    return _digest(pl.from_pandas(counts.rename("purchase_count").reset_index()))
+
+
+def _digest(counts) -> dict:
+    return {"rows": counts.height, "purchases": int(counts["purchase_count"].sum() or 0)}
+
+
+def _child(way: str, landing: Path, workdir: Path) -> None:
+    started = time.perf_counter()
+    digest = globals()[f"run_{way}"](landing, workdir)
+    print(json.dumps({"way": way, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), **digest}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="medium", choices=["small", "medium", "large"])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=Path(".bench"))
+    parser.add_argument("--only", default=",".join(WAYS), help=f"comma-separated subset of {','.join(WAYS)}")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    landing = (args.workdir / f"{args.scale}-seed{args.seed}" / "landing").absolute()
+    if args.child:
+        _child(args.child, landing, landing.parent)
+        return
+
+    if not landing.exists():
+        from custpipe_assets.customers.generate import generate_customers_landing
+
+        print(f"generating the {args.scale} sample into {landing} ...", flush=True)
+        started = time.perf_counter()
+        generate_customers_landing(landing, seed=args.seed, scale=args.scale)
+        print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
+    size_mb = sum(p.stat().st_size for p in (landing / "transactions").rglob("*.json")) / 1e6
+    lines = sum(1 for p in (landing / "transactions").rglob("*.json") for _ in open(p, "rb"))
+    print(f"landing: {landing} ({size_mb:,.0f} MB of transaction JSON Lines, {lines:,} lines)")
+
+    results = {}
+    for way in [w for w in args.only.split(",") if w]:
+        completed = subprocess.run(
+            [sys.executable, __file__, "--scale", args.scale, "--seed", str(args.seed), "--workdir", str(args.workdir),
+             "--child", way], capture_output=True, text=True,
+        )
+        if completed.returncode != 0:
+            print(f"{way}: failed\n{completed.stderr[-2000:]}")
+            continue
+        results[way] = json.loads(completed.stdout.strip().splitlines()[-1])
+        print(f"  {way:<9} {results[way]['seconds']:8.2f} s  {results[way]['peak_mb']:9,.0f} MB", flush=True)
+
+    reference = results.get("duckdb")
+    print()
+    print(f"{'way':<10}{'wall s':>10}{'peak MB':>10}{'x duckdb time':>15}{'x duckdb mem':>14}{'rows':>12}{'purchases':>12}")
+    for way, result in results.items():
+        time_ratio = f"{result['seconds'] / reference['seconds']:.2f}" if reference else "-"
+        mem_ratio = f"{result['peak_mb'] / reference['peak_mb']:.2f}" if reference else "-"
+        print(f"{way:<10}{result['seconds']:>10.2f}{result['peak_mb']:>10,.0f}{time_ratio:>15}{mem_ratio:>14}"
+              f"{result['rows']:>12,}{result['purchases']:>12,}")
+    if "pipeline" in results and "pandas" in results:
+        print(f"\npipeline is {results['pandas']['seconds'] / results['pipeline']['seconds']:.1f}x faster than pandas")
+    if reference and "pipeline" in results:
+        print(f"pipeline compute / duckdb query: {results['pipeline']['seconds'] / reference['seconds']:.2f} (target <= 1.5)")
+    if "dagster" in results:
+        print(f"dagster run peak memory: {results['dagster']['peak_mb'] / 1024:.2f} GB (target at --scale large: < 8 GB)")
+
+
+if __name__ == "__main__":
+    main()
