@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 
-from custpipe_assets.core.metadata import table_metadata
+from custpipe_assets.core.metadata import PREVIEW_ROWS, table_metadata
 from custpipe_assets.core.settings import WAREHOUSE_ENV
 
 PARTITION_COLUMN = "week_start"
@@ -65,6 +65,12 @@ def table_name(asset_key: dg.AssetKey) -> str:
     if len(asset_key.path) != 2 or asset_key.path[0] not in LAYERS:
         raise ValueError(f"asset key {asset_key.to_user_string()} is not <layer>/<table> with a layer in {LAYERS}")
     return f"{asset_key.path[0]}.{asset_key.path[1]}"
+
+
+@dataclass(frozen=True)
+class WrittenWeek:
+    rows: int
+    head: pl.DataFrame
 
 
 class Warehouse:
@@ -120,16 +126,30 @@ class Warehouse:
 
     def replace_week(self, table: str, week: date, frame: pl.DataFrame) -> None:
         """Replace one week of a weekly table in one transaction: the week is either the old rows or the new ones."""
-        frame = _with_week(frame, week)
+        self.replace_weeks(table, [(week, frame)])
+
+    def replace_weeks(self, table: str, batches: Iterable[tuple[date, pl.DataFrame]]) -> dict[date, WrittenWeek]:
+        """Replace week after week over one connection, each week in its own transaction; one week in memory."""
+        written: dict[date, WrittenWeek] = {}
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {table.split('.')[0]}")
-            connection.register("incoming", frame)
-            connection.execute("begin transaction")
-            if not _table_exists(connection, table):
-                connection.execute(f"create table {table} as select * from incoming limit 0")
-            connection.execute(f"delete from {table} where {PARTITION_COLUMN} = ?", [week])
-            connection.execute(f"insert into {table} by name select * from incoming")
-            connection.execute("commit")
+            for week, frame in batches:
+                incoming = _with_week(frame, week)
+                connection.register("incoming", incoming)
+                connection.execute("begin transaction")
+                try:
+                    if not _table_exists(connection, table):
+                        connection.execute(f"create table {table} as select * from incoming limit 0")
+                    connection.execute(f"delete from {table} where {PARTITION_COLUMN} = ?", [week])
+                    connection.execute(f"insert into {table} by name select * from incoming")
+                    connection.execute("commit")
+                except BaseException:
+                    connection.execute("rollback")
+                    raise
+                finally:
+                    connection.unregister("incoming")
+                written[week] = WrittenWeek(incoming.height, incoming.head(PREVIEW_ROWS))
+        return written
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -140,9 +160,7 @@ class Warehouse:
                 return pl.DataFrame()
             if weeks is None:
                 return connection.sql(f"select * from {table}").pl()
-            return connection.execute(
-                f"select * from {table} where {PARTITION_COLUMN} = any(?) order by all", [weeks]
-            ).pl()
+            return connection.execute(f"select * from {table} where {PARTITION_COLUMN} = any(?)", [weeks]).pl()
 
     def query(self, sql: str, parameters: dict | list | None = None) -> pl.DataFrame:
         with self.connect() as connection:
@@ -225,14 +243,13 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata(table_metadata(pl.from_pandas(obj) if isinstance(obj, pd.DataFrame) else obj))
             return
         batches = obj if isinstance(obj, WeeklyBatches) else _split_by_week(obj, weeks_of(context))
-        rows_per_week, last_frame = {}, None
-        for week, frame in batches:
-            warehouse.replace_week(table, week, frame)
-            rows_per_week[week.isoformat()] = frame.height
-            last_frame = frame if last_frame is None or frame.height else last_frame
+        written = warehouse.replace_weeks(table, batches)
+        rows_per_week = {week.isoformat(): week_written.rows for week, week_written in written.items()}
         metadata = {"rows_per_week": dg.MetadataValue.json(rows_per_week)}
-        if last_frame is not None:
-            metadata.update(table_metadata(last_frame))
+        non_empty = [week_written.head for week_written in written.values() if week_written.rows]
+        heads = non_empty or [week_written.head for week_written in written.values()]
+        if heads:  # column schema and a preview from the last week that has rows
+            metadata.update(table_metadata(heads[-1]))
         metadata["dagster/row_count"] = sum(rows_per_week.values())
         context.add_output_metadata(metadata)
 
