@@ -12,9 +12,12 @@ from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource
 from custpipe_assets.customers import assets as customer_assets
+from custpipe_assets.customers import automation as customer_automation
 from custpipe_assets.customers import checks as customer_checks
 
 EVERYTHING_JOB = "everything"
+# transient failures (a lock held past its timeout, a flaky source) get two more tries, 5 s then 10 s later
+RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -26,12 +29,19 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         EVERYTHING_JOB,
         selection=dg.AssetSelection.all(include_sources=False),
         partitions_def=partitions_def,
+        op_retry_policy=RETRY_POLICY,
         description="Every asset and check; launched over a range of weeks it runs as one run.",
+    )
+    transactions_job = customer_automation.build_transactions_job(partitions_def, RETRY_POLICY)
+    transactions_schedule, transaction_arrivals = customer_automation.build_transactions_automation(
+        transactions_job, partitions_def
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything],
+        jobs=[everything, transactions_job],
+        schedules=[transactions_schedule],
+        sensors=[transaction_arrivals],
         resources={
             "io_manager": WarehouseIOManager(path=str(settings.warehouse)),
             "warehouse": WarehouseResource(path=str(settings.warehouse)),
