@@ -4,6 +4,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from custpipe_assets.core.settings import Settings, SettingsError
 from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
@@ -28,7 +30,17 @@ def _run(args: argparse.Namespace) -> int:
     ensure_dagster_home()
     summary = run_everything(settings)
     print_summary(summary, settings)
+    from custpipe_assets.reporting.report import write_check_report
+
+    paths = write_check_report(dg.DagsterInstance.get(), Path("data/reports").absolute())
+    print(f"check report: {paths.html} (also {paths.markdown.name}, {paths.json.name})")
     return 0 if summary.success and not summary.checks_failed else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from custpipe_assets.reporting.report import main as report_main
+
+    return report_main(["--out", args.out])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="materialize every asset, week and check; print what was written")
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser("report", help="write the latest result of every asset check (Markdown, JSON, HTML)")
+    report.add_argument("--out", default="data/reports")
+    report.set_defaults(handler=_report)
     return parser
 
 

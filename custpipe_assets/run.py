@@ -95,6 +95,7 @@ def run_everything(settings: Settings, *, instance: dg.DagsterInstance | None = 
             "dagster/asset_partition_range_start": weeks[0].isoformat(),
             "dagster/asset_partition_range_end": weeks[-1].isoformat(),
         },
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},  # step events stay in the UI
         raise_on_error=False,
     )
     summary = RunSummary(result.success, result.run_id, weeks, Warehouse(settings.warehouse).table_counts())
