@@ -104,14 +104,18 @@ def read_transactions_week(landing_dir: Path, week: date) -> pl.DataFrame:
         return BRONZE_SCHEMA.to_frame()
     # a UTF-8 byte-order mark is not JSON whitespace: strip it rather than reject the first line
     lines = pl.concat(days).with_columns(pl.col("raw_line").str.strip_chars_start("\ufeff"))
+    # One JSON parse per line; only lines that fail it are parsed again to say why (they are rare).
     parsed = duckdb.sql(
         f"""
-        with checked as (select raw_line, json_valid(raw_line) as valid from lines)
-        select case when trim(raw_line) = '' then 'blank_line'
-                    when not valid then 'malformed_json'
-                    when json_type(raw_line) <> 'OBJECT' then 'not_a_json_object' end as parse_error,
-               case when valid and json_type(raw_line) = 'OBJECT' then from_json(raw_line, '{_LINE_JSON_TYPE}') end as parsed
-        from checked
+        with attempted as (select raw_line, try(from_json(raw_line, '{_LINE_JSON_TYPE}')) as parsed from lines)
+        select case when parsed is null
+                      or (parsed.customer_id is null and parsed.basket is null and parsed.date_of_purchase is null)
+                    then case when trim(raw_line) = '' then 'blank_line'
+                              when not json_valid(raw_line) then 'malformed_json'
+                              when json_type(raw_line) <> 'OBJECT' then 'not_a_json_object' end
+               end as parse_error,
+               parsed
+        from attempted
         """
     ).pl()  # DuckDB keeps the row order of a plain projection, so the frames line up
     return pl.concat([lines, parsed], how="horizontal").select(
@@ -204,5 +208,4 @@ def weekly_purchase_counts(lines: pl.DataFrame, customers: pl.DataFrame, product
         .join(products.select("product_id", "product_category"), on="product_id", how="left")
         .select(COUNTS_SCHEMA.names())
         .cast(dict(COUNTS_SCHEMA))
-        .sort("week_start", "customer_id", "product_id")
     )
