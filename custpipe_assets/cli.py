@@ -11,11 +11,11 @@ from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from custpipe_assets.customers.generate import generate_customers_landing
+    from custpipe_assets.sample import generate_sample
 
     settings = Settings.from_env()
     landing = Path(args.landing_dir).absolute() if args.landing_dir else settings.landing_dir
-    summary = generate_customers_landing(
+    summary = generate_sample(
         landing, seed=args.seed, scale=args.scale, first_week=settings.first_week, overwrite=args.overwrite
     )
     print(f"wrote the {args.scale} sample (seed {args.seed}) to {landing}")
@@ -43,6 +43,19 @@ def _report(args: argparse.Namespace) -> int:
     return report_main(["--out", args.out])
 
 
+def _api(args: argparse.Namespace) -> int:
+    from custpipe_assets.product_views.api import serve
+
+    serve(Settings.from_env().ctr_snapshot, host=args.host, port=args.port)
+    return 0
+
+
+def _purchases_api(args: argparse.Namespace) -> int:
+    from custpipe_assets.customers.purchases_service import main as service_main
+
+    return service_main(args.service_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custpipe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write the latest result of every asset check (Markdown, JSON, HTML)")
     report.add_argument("--out", default="data/reports")
     report.set_defaults(handler=_report)
+
+    api = commands.add_parser("api", help="serve GET /ctr (click-through rate) from the published snapshot")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(handler=_api)
+
+    purchases_api = commands.add_parser(
+        "purchases-api", help="serve the bundled store purchase-history API (options: custpipe purchases-api -- --help)"
+    )
+    purchases_api.add_argument("service_args", nargs=argparse.REMAINDER)
+    purchases_api.set_defaults(handler=_purchases_api)
     return parser
 
 

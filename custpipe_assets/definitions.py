@@ -14,6 +14,8 @@ from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource
 from custpipe_assets.customers import assets as customer_assets
 from custpipe_assets.customers import automation as customer_automation
 from custpipe_assets.customers import checks as customer_checks
+from custpipe_assets.product_views import assets as view_assets
+from custpipe_assets.product_views import checks as view_checks
 
 EVERYTHING_JOB = "everything"
 # transient failures (a lock held past its timeout, a flaky source) get two more tries, 5 s then 10 s later
@@ -23,8 +25,13 @@ RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONEN
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     partitions_def = weekly_partitions(settings.first_week)
-    assets = [*customer_assets.REFERENCE_ASSETS, *customer_assets.build_transaction_assets(partitions_def)]
-    checks = customer_checks.build_checks(partitions_def)
+    assets = [
+        *customer_assets.REFERENCE_ASSETS,
+        *customer_assets.build_transaction_assets(partitions_def),
+        *view_assets.ORDER_ASSETS,
+        *view_assets.build_view_assets(partitions_def, settings.ctr_snapshot),
+    ]
+    checks = [*customer_checks.build_checks(partitions_def), *view_checks.build_checks(partitions_def)]
     everything = dg.define_asset_job(
         EVERYTHING_JOB,
         selection=dg.AssetSelection.all(include_sources=False),

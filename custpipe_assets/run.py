@@ -11,7 +11,7 @@ import polars as pl
 
 from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.customers.generate import generate_customers_landing
+from custpipe_assets.sample import generate_sample
 from custpipe_assets.customers.transactions import TRANSACTIONS_DIR
 from custpipe_assets.definitions import EVERYTHING_JOB, build_definitions
 
@@ -62,7 +62,7 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
     if any(path.name != ".gitkeep" for path in landing.iterdir()):
         return
     log(f"landing folder {landing} is empty: writing the small sample data set (custpipe generate)")
-    generate_customers_landing(landing, first_week=settings.first_week, overwrite=True)
+    generate_sample(landing, first_week=settings.first_week)
 
 
 def landed_weeks(settings: Settings) -> list[date]:

@@ -15,10 +15,12 @@ LANDING_DIR_ENV = "CUSTPIPE_LANDING_DIR"
 WAREHOUSE_ENV = "CUSTPIPE_WAREHOUSE"
 FIRST_WEEK_ENV = "CUSTPIPE_FIRST_WEEK"
 PURCHASES_API_URL_ENV = "CUSTPIPE_PURCHASES_API_URL"
+CTR_SNAPSHOT_ENV = "CUSTPIPE_CTR_SNAPSHOT"
 
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_FIRST_WEEK = date(2018, 9, 3)
+DEFAULT_CTR_SNAPSHOT = "data/serving/ctr_per_minute.parquet"
 
 
 class SettingsError(ValueError):
@@ -31,6 +33,7 @@ class Settings:
     warehouse: Path
     first_week: date
     purchases_api_url: str | None = None
+    ctr_snapshot: Path = Path(DEFAULT_CTR_SNAPSHOT).absolute()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -40,6 +43,7 @@ class Settings:
             warehouse=Path(environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).absolute(),
             first_week=parse_first_week(environ.get(FIRST_WEEK_ENV) or DEFAULT_FIRST_WEEK.isoformat()),
             purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
+            ctr_snapshot=Path(environ.get(CTR_SNAPSHOT_ENV) or DEFAULT_CTR_SNAPSHOT).absolute(),
         )
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from custpipe_assets.core.settings import Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
-from custpipe_assets.customers.generate import generate_customers_landing
 from custpipe_assets.definitions import EVERYTHING_JOB, build_definitions
 from custpipe_assets.run import landed_weeks, run_everything
 
@@ -20,19 +19,14 @@ FIRST_WEEK = date(2018, 9, 3)
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("landing")
-    generate_customers_landing(path, seed=11, scale="small", first_week=FIRST_WEEK, overwrite=True)
-    return path
+def landing(sample_landing) -> Path:
+    return sample_landing
 
 
 @pytest.fixture(scope="module")
-def materialized(landing, tmp_path_factory):
-    """One run of the main job over every landed week, into a temporary warehouse and instance."""
-    settings = Settings(landing_dir=landing, warehouse=tmp_path_factory.mktemp("wh") / "w.duckdb", first_week=FIRST_WEEK)
-    with dg.instance_for_test() as instance:
-        summary = run_everything(settings, instance=instance, log=lambda *_: None)
-        yield settings, summary, instance
+def materialized(sample_run):
+    """The main job's one run over every landed week (the session's sample run)."""
+    return sample_run.settings, sample_run.summary, sample_run.instance
 
 
 def expected_counts(landing: Path) -> Counter:

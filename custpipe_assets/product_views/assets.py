@@ -1,0 +1,182 @@
+"""Dagster wiring for the product-views domain: orders and view events -> purchases and views -> CTR per minute,
+plus the Parquet snapshot the CTR API serves (so the API never touches the warehouse file DuckDB locks).
+
+Views are partitioned by the UTC week of their file (files are named by UTC day); purchases are small and loaded
+whole from the database tables; the gold table for a week takes that week's views and the purchases whose UTC
+time falls in it, so every (minute, platform, product) row belongs to exactly one week.
+"""
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from custpipe_assets.core.landing import LandingResource
+from custpipe_assets.core.metadata import counts_by
+from custpipe_assets.core.partitions import HISTORY_BACKFILL
+from custpipe_assets.core.warehouse import WeeklyBatches, weeks_of
+from custpipe_assets.product_views import transforms
+from custpipe_assets.product_views.api import publish_serving_snapshot
+
+KINDS = {"polars", "duckdb"}
+POOL = "warehouse"
+AMARO_DIR = "amaro"
+
+BRONZE_ORDERS = dg.AssetKey(["bronze", "orders"])
+BRONZE_ORDER_ITEMS = dg.AssetKey(["bronze", "order_items"])
+BRONZE_ORDER_REJECTS = dg.AssetKey(["bronze", "order_rejects"])
+BRONZE_VIEW_EVENTS = dg.AssetKey(["bronze", "product_view_events"])
+BRONZE_VIEW_REJECTS = dg.AssetKey(["bronze", "product_view_rejects"])
+SILVER_PURCHASES = dg.AssetKey(["silver", "purchases"])
+PURCHASE_QUARANTINE = dg.AssetKey(["silver", "purchase_quarantine"])
+SILVER_VIEWS = dg.AssetKey(["silver", "product_views"])
+VIEW_QUARANTINE = dg.AssetKey(["silver", "product_view_quarantine"])
+IGNORED_EVENTS = dg.AssetKey(["silver", "ignored_view_events"])
+CTR_PER_MINUTE = dg.AssetKey(["gold", "ctr_per_minute"])
+CTR_SNAPSHOT = dg.AssetKey(["gold", "ctr_api_snapshot"])
+
+
+def view_files_of_week(landing_dir: Path, week: date) -> list[Path]:
+    """Product-view files whose name starts with a UTC day of the week (`2018-09-03_part-001.json`)."""
+    days = {(week + timedelta(days=offset)).isoformat() for offset in range(7)}
+    files = transforms.list_product_view_files(landing_dir / AMARO_DIR / "product_views")
+    return [path for path in files if path.name[:10] in days]
+
+
+@dg.multi_asset(
+    outs={
+        "orders": dg.AssetOut(key=BRONZE_ORDERS, group_name="bronze", kinds=KINDS | {"csv"},
+                              description="amaro/orders.csv loaded into the database, typed, with file and line."),
+        "items": dg.AssetOut(key=BRONZE_ORDER_ITEMS, group_name="bronze", kinds=KINDS | {"csv"},
+                             description="amaro/order_items.csv loaded into the database, typed, with file and line."),
+        "rejects": dg.AssetOut(key=BRONZE_ORDER_REJECTS, group_name="bronze", kinds=KINDS,
+                               description="Order and item CSV rows that could not be read or typed, with the reason."),
+    },
+    pool=POOL,
+)
+def bronze_orders(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
+    amaro = landing.root() / AMARO_DIR
+    for name in ("orders.csv", "order_items.csv"):
+        if not (amaro / name).is_file():
+            context.log.warning(f"{amaro / name} is absent: its table is empty this run")
+    orders = transforms.parse_orders_csv(amaro / "orders.csv")
+    items = transforms.parse_order_items_csv(amaro / "order_items.csv")
+    rejects = pl.concat([orders.quarantine, items.quarantine])
+    yield dg.Output(orders.rows, output_name="orders")
+    yield dg.Output(items.rows, output_name="items")
+    yield dg.Output(rejects, output_name="rejects", metadata={"rejected_by_reason": dg.MetadataValue.json(counts_by(rejects, "reason"))})
+
+
+@dg.multi_asset(
+    outs={
+        "purchases": dg.AssetOut(key=SILVER_PURCHASES, group_name="silver", kinds=KINDS,
+                                 description="Purchased order items (approved, invoiced, shipped, delivered) in UTC and GMT-03:00."),
+        "quarantine": dg.AssetOut(key=PURCHASE_QUARANTINE, group_name="silver", kinds=KINDS,
+                                  description="Orders and items rejected (unknown status, duplicate id, orphan item...) with reason."),
+    },
+    ins={"orders": dg.AssetIn(BRONZE_ORDERS), "items": dg.AssetIn(BRONZE_ORDER_ITEMS)},
+    pool=POOL,
+)
+def silver_purchases(orders: pl.DataFrame, items: pl.DataFrame) -> Iterator[dg.Output]:
+    result = transforms.build_silver_purchases(orders, items)
+    status_counts = result.order_status_counts
+    yield dg.Output(result.purchases, output_name="purchases", metadata={
+        "rows_read": items.height,
+        "orders_by_status": dg.MetadataValue.json({row["order_status"]: row["orders"] for row in status_counts.iter_rows(named=True)}),
+    })
+    yield dg.Output(result.quarantine, output_name="quarantine", metadata={
+        "quarantined_by_reason": dg.MetadataValue.json(counts_by(result.quarantine, "reason")),
+    })
+
+
+def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Path) -> list[dg.AssetsDefinition]:
+    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+
+    @dg.multi_asset(
+        outs={
+            "events": dg.AssetOut(key=BRONZE_VIEW_EVENTS, group_name="bronze", kinds=KINDS | {"json"},
+                                  description="Every event of the week's product-view files (all types), ids kept exact, with file and position."),
+            "rejects": dg.AssetOut(key=BRONZE_VIEW_REJECTS, group_name="bronze", kinds=KINDS,
+                                   description="Product-view files or batches that could not be read, with the reason."),
+        },
+        **weekly,
+    )
+    def bronze_product_views(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
+        root, weeks = landing.root(), weeks_of(context)
+        views_dir = root / AMARO_DIR / "product_views"
+        rejects: dict[date, pl.DataFrame] = {}
+
+        def parse(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
+            parsed = transforms.parse_product_view_files(view_files_of_week(root, week), views_dir)
+            rejects[week] = parsed.quarantine
+            return parsed.rows
+
+        yield dg.Output(WeeklyBatches(weeks, parse), output_name="events")
+        yield dg.Output(WeeklyBatches(weeks, rejects.pop), output_name="rejects")
+
+    @dg.multi_asset(
+        outs={
+            "views": dg.AssetOut(key=SILVER_VIEWS, group_name="silver", kinds=KINDS,
+                                 description="Product views: canonical platform, UTC and GMT-03:00 time, deduplicated on event_id."),
+            "quarantine": dg.AssetOut(key=VIEW_QUARANTINE, group_name="silver", kinds=KINDS,
+                                      description="Product views rejected (no product code, unknown platform, duplicate) with reason."),
+            "ignored": dg.AssetOut(key=IGNORED_EVENTS, group_name="silver", kinds=KINDS,
+                                   description="Events that are not product views, counted per platform, type and name."),
+        },
+        ins={"events": dg.AssetIn(BRONZE_VIEW_EVENTS)},
+        **weekly,
+    )
+    def silver_product_views(events: WeeklyBatches) -> Iterator[dg.Output]:
+        quarantine: dict[date, pl.DataFrame] = {}
+        ignored: dict[date, pl.DataFrame] = {}
+
+        def clean(week: date, week_events: pl.DataFrame) -> pl.DataFrame:
+            result = transforms.build_silver_product_views(week_events)
+            quarantine[week], ignored[week] = result.quarantine, result.ignored_event_counts
+            return result.views
+
+        yield dg.Output(events.map(clean), output_name="views")
+        yield dg.Output(WeeklyBatches(events.weeks, quarantine.pop), output_name="quarantine")
+        yield dg.Output(WeeklyBatches(events.weeks, ignored.pop), output_name="ignored")
+
+    @dg.asset(
+        key=CTR_PER_MINUTE,
+        description="Product views and purchases per GMT-03:00 minute, platform and product: any CTR bucket sums these.",
+        group_name="gold",
+        kinds=KINDS,
+        ins={"views": dg.AssetIn(SILVER_VIEWS), "purchases": dg.AssetIn(SILVER_PURCHASES)},
+        **weekly,
+    )
+    def ctr_per_minute(views: WeeklyBatches, purchases: pl.DataFrame) -> WeeklyBatches:
+        def per_minute(week: date, week_views: pl.DataFrame) -> pl.DataFrame:
+            start = datetime.combine(week, time()).replace(tzinfo=None)
+            in_week = purchases.filter(
+                pl.col("event_time_utc").dt.convert_time_zone("UTC").dt.replace_time_zone(None).is_between(start, start + timedelta(days=7), closed="left")
+            ) if purchases.height else purchases
+            if week_views.is_empty() and in_week.is_empty():
+                return transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()
+            return transforms.build_gold_ctr_per_minute(
+                week_views if week_views.width else transforms.PRODUCT_VIEWS_SILVER_SCHEMA.to_frame(), in_week
+            )
+
+        return views.map(per_minute)
+
+    @dg.asset(
+        key=CTR_SNAPSHOT,
+        description="Publishes gold.ctr_per_minute as a Parquet snapshot for the CTR API (atomic replace).",
+        group_name="gold",
+        kinds={"parquet"},
+        ins={"ctr": dg.AssetIn(CTR_PER_MINUTE)},
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def ctr_api_snapshot(context: dg.AssetExecutionContext, ctr: pl.DataFrame) -> None:
+        snapshot = ctr.drop("week_start") if "week_start" in ctr.columns else transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()
+        path = publish_serving_snapshot(snapshot, serving_path)
+        context.add_output_metadata({"path": str(path), "dagster/row_count": snapshot.height})
+
+    return [bronze_product_views, silver_product_views, ctr_per_minute, ctr_api_snapshot]
+
+
+ORDER_ASSETS = [bronze_orders, silver_purchases]

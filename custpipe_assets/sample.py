@@ -1,0 +1,27 @@
+"""The sample data set of every domain, written together into one landing folder (`custpipe generate`)."""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from custpipe_assets.customers.generate import GenerationSummary, generate_customers_landing
+from custpipe_assets.product_views.generate import generate_product_views_landing
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    customers: GenerationSummary
+    product_views: object
+
+
+def generate_sample(
+    landing_dir: Path, *, seed: int = 7, scale: str = "small", first_week: date = date(2018, 9, 3), overwrite: bool = False
+) -> SampleSummary:
+    """Every domain's sources; refuses a landing folder that holds files unless `overwrite` (then each domain
+    replaces only its own files). Only the customers domain grows with `scale`; the others stay sample-sized."""
+    landing_dir = Path(landing_dir)
+    if not overwrite and landing_dir.exists() and any(p.name != ".gitkeep" for p in landing_dir.iterdir()):
+        raise FileExistsError(f"{landing_dir} already holds files; pass --overwrite to replace the sample files in it")
+    customers = generate_customers_landing(landing_dir, seed=seed, scale=scale, first_week=first_week, overwrite=True)
+    product_views = generate_product_views_landing(landing_dir, seed=seed, start=first_week, overwrite=True)
+    return SampleSummary(customers, product_views)

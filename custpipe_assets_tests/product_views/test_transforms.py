@@ -1,0 +1,320 @@
+"""Bronze, silver and gold transforms on small hand-made files with answers worked out by hand, plus the whole
+generated dataset checked against a stdlib-only computation over the raw files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from custpipe_assets.product_views import transforms as t
+
+ORDERS_HEADER = (
+    "id,user_id,order_date,order_subtotal,order_discount,order_total,order_status,payment_type,shipping_cost,"
+    "shipping_service,address_city,address_state,utm_source_medium,device_type"
+)
+ITEMS_HEADER = "id,order_id,sku,quantity,code_color"
+
+
+def _order(order_id: int, date: str, status: str, device: str) -> str:
+    return f"{order_id},7,{date},100.00,0.00,110.00,{status},credit_card,10.00,PAC,Recife,PE,google / cpc,{device}"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _reasons(quarantine: pl.DataFrame) -> dict[str, str]:
+    return dict(zip(quarantine["line_number_or_position"], quarantine["reason"], strict=True))
+
+
+def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_path: Path) -> None:
+    text = "\n".join(
+        [
+            ORDERS_HEADER,
+            _order(1, "2018-09-03 10:00:00", "delivered", "iPhone").replace("Recife", '"Brasília, Asa Sul"'),
+            _order(2, "2018/09/03", "delivered", "ios"),
+            "3,12,2018-09-03 11:00:00,100.00",
+            _order(4, "2018-09-03 12:00:00", "delivered", "android").replace("100.00", "abc").replace(
+                "Recife", '"Multi\nline city"'
+            ),
+            "",
+            _order(5, "2018-09-03 13:00:00", "shipped", ""),
+        ]
+    )
+    parsed = t.parse_orders_csv(_write(tmp_path / "orders.csv", text + "\n"))
+
+    assert parsed.rows.schema == t.ORDERS_BRONZE_SCHEMA
+    assert parsed.rows["id"].to_list() == [1, 5]
+    assert parsed.rows["line_number"].to_list() == [2, 8], "the quoted newline makes record 4 span lines 5-6"
+    first = parsed.rows.row(0, named=True)
+    assert first["order_date"] == datetime(2018, 9, 3, 10, 0, 0)
+    assert first["address_city"] == "Brasília, Asa Sul" and first["order_total"] == 110.0
+    assert parsed.rows.row(1, named=True)["device_type"] is None, "empty text is missing, not ''"
+    assert _reasons(parsed.quarantine) == {
+        "line 3": "order_date '2018/09/03' is not a YYYY-MM-DD HH:MM:SS timestamp",
+        "line 4": "expected 14 fields, found 4",
+        "line 5": "order_subtotal 'abc' is not a number",
+    }
+    assert parsed.quarantine["raw"].to_list()[1] == "3,12,2018-09-03 11:00:00,100.00"
+    assert "Multi\nline city" in parsed.quarantine["raw"].to_list()[2]
+
+
+def test_csv_file_problems_quarantine_the_file_and_an_absent_file_is_empty(tmp_path: Path) -> None:
+    absent = t.parse_order_items_csv(tmp_path / "missing.csv")
+    assert absent.rows.schema == t.ORDER_ITEMS_BRONZE_SCHEMA and absent.rows.is_empty()
+    assert absent.quarantine.is_empty()
+
+    no_code = t.parse_order_items_csv(_write(tmp_path / "a.csv", "id,order_id,sku,quantity\n1,2,X,1\n"))
+    assert no_code.rows.is_empty()
+    assert _reasons(no_code.quarantine) == {"file": "header lacks columns ['code_color']"}
+
+    empty = t.parse_order_items_csv(_write(tmp_path / "b.csv", ""))
+    assert _reasons(empty.quarantine) == {"file": "empty file: no header line"}
+
+
+PRODUCT = {"custom_event_type": "navigation", "event_name": "product"}
+
+
+def _view(event_id: int, timestamp, code: str | None = "20005748_001") -> dict:
+    attributes = {} if code is None else {"codeColor": code}
+    data = {**PRODUCT, "timestamp_unixtime_ms": timestamp, "event_id": event_id, "session_id": -(2**63)}
+    return {"data": {**data, "custom_attributes": attributes}, "event_type": "custom_event"}
+
+
+def _batch(events, mpid: int = 18446744073709551615) -> dict:
+    return {"events": events, "mpid": mpid, "batch_id": 9007199254740993, "message_id": "m", "schema_version": 1}
+
+
+def _landing_views(root: Path) -> Path:
+    """Hand-made product_views folder: every case the parse and the silver rules must handle."""
+    views = root / "product_views"
+    earlier = 1536029990000
+    ios = [
+        _batch(
+            [
+                _view(9223372036854775807, 1536029999999.5),  # 02:59:59.9995 UTC = 23:59:59.999 the day before
+                {"event_type": "screen_view", "data": {"screen_name": "Home", "timestamp_unixtime_ms": earlier}},
+                {"event_type": "custom_event", "data": {"event_name": "search", "timestamp_unixtime_ms": earlier}},
+                _view(2, earlier, code=None),
+                _view(3, earlier, code="20005748-001"),
+            ]
+        ),
+        {"events": 5, "mpid": 1},
+        _batch([]),
+        _batch([_view(4, "soon")]),
+        _batch([_view(9223372036854775807, 1536029999999.5)]),  # the same event delivered again
+    ]
+    _write(views / "iOS" / "2018-09-04_part-001.json", json.dumps(ios))
+    android = [_batch([_view(9223372036854775807, 1536030000000)])]  # exactly 03:00:00 UTC = 00:00 local
+    _write(views / "Android" / "2018-09-04_part-001.json", json.dumps(android))
+    _write(views / "Android" / "2018-09-04_part-002.json", json.dumps(android)[:30])
+    _write(views / "Desktop" / "2018-09-04_part-001.json", json.dumps([_batch([_view(5, 1536029990000)])]))
+    _write(views / "loose.json", "[]")
+    _write(views / "iOS" / "object.json", '{"events": []}')
+    _write(views / "iOS" / "empty.json", "  \n")
+    (views / "iOS" / "latin1.json").write_bytes('[{"events": [], "mpid": "São Paulo"}]'.encode("latin-1"))
+    return views
+
+
+def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_read(tmp_path: Path) -> None:
+    views = _landing_views(tmp_path)
+    files = t.list_product_view_files(views)
+    parsed = t.parse_product_view_files(files, views)
+
+    rows = parsed.rows
+    assert rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA
+    first = rows.row(0, named=True)
+    assert first["source_file"] == str(views / "Android" / "2018-09-04_part-001.json")
+    assert (first["platform_folder"], first["batch_index"], first["event_index"]) == ("Android", 0, 0)
+    ios_first = rows.filter(platform_folder="iOS", batch_index=0, event_index=0).row(0, named=True)
+    assert ios_first["event_id"] == "9223372036854775807"
+    assert ios_first["session_id"] == "-9223372036854775808"
+    assert ios_first["mpid"] == "18446744073709551615", "beyond int64, still exact"
+    assert ios_first["batch_id"] == "9007199254740993", "2**53 + 1 is not a float64"
+    assert ios_first["timestamp_unixtime_ms"] == 1536029999999.5
+    assert ios_first["code_color"] == "20005748_001"
+    positions = rows.filter(platform_folder="iOS").select("batch_index", "event_index").rows()
+    assert positions == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (4, 0)]
+
+    quarantine = {
+        (Path(source).relative_to(views).as_posix(), position): reason
+        for source, position, reason in parsed.quarantine.select(
+            "source_file", "line_number_or_position", "reason"
+        ).rows()
+    }
+    assert quarantine.pop(("Android/2018-09-04_part-002.json", "file")).startswith("unreadable JSON:")
+    assert "UTF-8" in quarantine.pop(("iOS/latin1.json", "file"))
+    assert quarantine == {
+        ("loose.json", "file"): "file is not inside a platform folder (product_views/<platform>/*.json)",
+        ("iOS/object.json", "file"): "top-level JSON value is not an array of batches",
+        ("iOS/empty.json", "file"): "empty file",
+        ("iOS/2018-09-04_part-001.json", "batch 1"): "batch is not an object with an events array",
+        ("iOS/2018-09-04_part-001.json", "batch 3, event 0"): "timestamp_unixtime_ms 'soon' is not a finite number",
+    }
+    raw_batch = parsed.quarantine.filter(line_number_or_position="batch 1")["raw"].item()
+    assert json.loads(raw_batch) == {"events": 5, "mpid": 1}
+
+
+def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(tmp_path: Path) -> None:
+    views_dir = _landing_views(tmp_path)
+    bronze = t.parse_product_view_files(t.list_product_view_files(views_dir), views_dir).rows
+    silver = t.build_silver_product_views(bronze)
+
+    assert silver.views.schema == t.PRODUCT_VIEWS_SILVER_SCHEMA
+    kept = silver.views.select("platform", "event_id", "event_time_utc", "event_time_local").rows()
+    assert kept == [
+        (
+            "Android",
+            "9223372036854775807",
+            datetime(2018, 9, 4, 3, 0, 0, tzinfo=timezone.utc),
+            datetime(2018, 9, 4, 0, 0, 0),
+        ),
+        (
+            "iOS",
+            "9223372036854775807",
+            datetime(2018, 9, 4, 2, 59, 59, 999500, tzinfo=timezone.utc),
+            datetime(2018, 9, 3, 23, 59, 59, 999500),
+        ),
+    ], "same event_id on two platforms are two views; local time is UTC-3, so 02:59:59 UTC is the day before"
+    reasons = sorted(silver.quarantine["reason"].to_list())
+    assert reasons[0] == "codeColor '20005748-001' is not a product code like 20005748_001"
+    assert reasons[1].startswith("duplicate of event_id 9223372036854775807 first seen in ")
+    assert reasons[1].endswith("iOS/2018-09-04_part-001.json batch 0, event 0")
+    assert reasons[2:] == ["product view without codeColor", "unknown platform folder 'Desktop'"]
+    assert silver.ignored_event_counts.rows() == [
+        ("iOS", "custom_event", "search", 1),
+        ("iOS", "screen_view", None, 1),
+    ]
+
+
+def test_silver_purchases_keep_purchase_statuses_with_canonical_platforms(tmp_path: Path) -> None:
+    orders = [
+        ORDERS_HEADER,
+        _order(1, "2018-09-03 10:00:30", "delivered", "iPhone"),
+        _order(2, "2018-09-03 10:00:00", "CANCELED", "ios"),
+        _order(3, "2018-09-03 10:00:00", "Cancelled", "ios"),
+        _order(4, "2018-09-03 10:00:00", "refunded", "ios"),
+        _order(5, "2018-09-03 10:00:00", "pending_payment", "ios"),
+        _order(6, "2018-09-03 10:00:00", "payment_approved", "mobile web"),
+        _order(7, "2018-09-03 10:00:00", "shipped", "mobile_web"),
+        _order(8, "2018-09-03 10:00:00", "invoiced", "desktop"),
+        _order(9, "2018-09-03 10:00:00", "delivered", ""),
+        _order(10, "2018-09-03 10:00:00", "em_analise", "ios"),
+        _order(1, "2018-09-03 11:00:00", "delivered", "android"),
+        _order(12, "2018-09-03 23:59:59", " Delivered ", "ANDROID"),
+    ]
+    items = [
+        ITEMS_HEADER,
+        "1,1,A,1,20000001_001",
+        "2,1,A,2,20000001_001",
+        "3,1,B,1,20000002_001",
+        *(f"{order + 100},{order},C,1,20000003_001" for order in range(2, 10)),
+        "10,10,C,1,20000003_001",
+        "11,99,C,1,20000003_001",
+        "12,12,C,1,N/A",
+        "13,12,C,1,20000003_001",
+        "13,12,C,1,20000004_001",
+    ]
+    bronze_orders = t.parse_orders_csv(_write(tmp_path / "orders.csv", "\n".join(orders) + "\n")).rows
+    bronze_items = t.parse_order_items_csv(_write(tmp_path / "items.csv", "\n".join(items) + "\n")).rows
+    silver = t.build_silver_purchases(bronze_orders, bronze_items)
+
+    assert silver.purchases.schema == t.PURCHASES_SILVER_SCHEMA
+    got = silver.purchases.select("order_id", "order_item_id", "product", "platform", "order_status").rows()
+    assert got == [
+        (6, 106, "20000003_001", "MobileWeb", "payment_approved"),
+        (7, 107, "20000003_001", "MobileWeb", "shipped"),
+        (8, 108, "20000003_001", "Other", "invoiced"),
+        (9, 109, "20000003_001", "Other", "delivered"),
+        (1, 1, "20000001_001", "iOS", "delivered"),
+        (1, 2, "20000001_001", "iOS", "delivered"),
+        (1, 3, "20000002_001", "iOS", "delivered"),
+        (12, 13, "20000003_001", "Android", "delivered"),
+    ]
+    first = silver.purchases.filter(order_item_id=1).row(0, named=True)
+    assert first["event_time_local"] == datetime(2018, 9, 3, 10, 0, 30)
+    assert first["event_time_utc"] == datetime(2018, 9, 3, 13, 0, 30, tzinfo=timezone.utc)
+    counts = {row[0]: row[1:] for row in silver.order_status_counts.rows()}
+    assert counts == {
+        "cancelled": (False, 2, 2),
+        "delivered": (True, 3, 5),
+        "invoiced": (True, 1, 1),
+        "payment_approved": (True, 1, 1),
+        "pending_payment": (False, 1, 1),
+        "refunded": (False, 1, 1),
+        "shipped": (True, 1, 1),
+    }
+    reasons = dict(zip(silver.quarantine["reason"], silver.quarantine["line_number_or_position"], strict=True))
+    assert reasons == {
+        "unknown order_status 'em_analise' (known: cancelled, delivered, invoiced, payment_approved, "
+        "pending_payment, refunded, shipped)": "line 11",
+        f"duplicate order id 1 (first at {tmp_path / 'orders.csv'} line 2)": "line 12",
+        "code_color 'N/A' is not a product code like 20005748_001": "line 15",
+        f"duplicate order item id 13 (first at {tmp_path / 'items.csv'} line 16)": "line 17",
+        "order_id 10 is not a valid order (absent from orders or quarantined)": "line 13",
+        "order_id 99 is not a valid order (absent from orders or quarantined)": "line 14",
+    }
+
+
+def test_gold_counts_views_and_distinct_orders_per_local_minute() -> None:
+    views = pl.DataFrame(
+        {
+            "platform": ["iOS", "iOS", "iOS", "Android"],
+            "product": ["P_1", "P_1", "P_1", "P_1"],
+            "event_time_local": [
+                datetime(2018, 9, 3, 10, 4, 59, 999999),
+                datetime(2018, 9, 3, 10, 4, 0),
+                datetime(2018, 9, 3, 10, 5, 0),
+                datetime(2018, 9, 3, 10, 5, 0),
+            ],
+        }
+    )
+    purchases = pl.DataFrame(
+        {
+            "order_id": [1, 1, 2, 3],
+            "platform": ["iOS", "iOS", "iOS", "Other"],
+            "product": ["P_1", "P_1", "P_1", "P_2"],
+            "event_time_local": [datetime(2018, 9, 3, 10, 4, 30)] * 3 + [datetime(2018, 9, 3, 10, 7, 0)],
+        }
+    )
+    gold = t.build_gold_ctr_per_minute(views, purchases)
+    assert gold.schema == t.GOLD_CTR_MINUTE_SCHEMA
+    assert gold.rows() == [
+        (datetime(2018, 9, 3, 10, 4), "iOS", "P_1", 2, 2),
+        (datetime(2018, 9, 3, 10, 5), "Android", "P_1", 1, 0),
+        (datetime(2018, 9, 3, 10, 5), "iOS", "P_1", 1, 0),
+        (datetime(2018, 9, 3, 10, 7), "Other", "P_2", 0, 1),
+    ]
+
+
+def test_gold_from_generated_data_matches_a_stdlib_computation_over_the_raw_files(gold, reference) -> None:
+    expected = sorted(
+        (minute, platform, product, views, len(orders))
+        for (minute, platform, product), (views, orders) in reference.items()
+    )
+    assert gold.rows() == expected
+    assert gold.filter(pl.col("platform") == "Other")["purchases"].sum() > 0, "desktop orders kept as Other"
+
+
+def test_absent_sources_give_empty_frames_with_every_layer_schema(tmp_path: Path) -> None:
+    views_dir = tmp_path / "amaro" / "product_views"
+    events = t.parse_product_view_files(t.list_product_view_files(views_dir), views_dir)
+    orders = t.parse_orders_csv(tmp_path / "amaro" / "orders.csv")
+    items = t.parse_order_items_csv(tmp_path / "amaro" / "order_items.csv")
+    views = t.build_silver_product_views(events.rows)
+    purchases = t.build_silver_purchases(orders.rows, items.rows)
+    gold = t.build_gold_ctr_per_minute(views.views, purchases.purchases)
+
+    assert events.rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA and events.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert views.views.schema == t.PRODUCT_VIEWS_SILVER_SCHEMA and views.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert views.ignored_event_counts.schema == t.IGNORED_EVENTS_SCHEMA
+    assert purchases.purchases.schema == t.PURCHASES_SILVER_SCHEMA
+    assert purchases.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert purchases.order_status_counts.schema == t.ORDER_STATUS_COUNTS_SCHEMA
+    assert gold.schema == t.GOLD_CTR_MINUTE_SCHEMA
+    assert all(frame.is_empty() for frame in (events.rows, views.views, purchases.purchases, gold))
