@@ -14,6 +14,8 @@ from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource
 from custpipe_assets.customers import assets as customer_assets
 from custpipe_assets.customers import automation as customer_automation
 from custpipe_assets.customers import checks as customer_checks
+from custpipe_assets.customers import segmentation_assets, segmentation_checks
+from custpipe_assets.customers.resources import PurchasesApiResource
 from custpipe_assets.product_views import assets as view_assets
 from custpipe_assets.product_views import checks as view_checks
 
@@ -28,10 +30,16 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     assets = [
         *customer_assets.REFERENCE_ASSETS,
         *customer_assets.build_transaction_assets(partitions_def),
+        *segmentation_assets.SEGMENTATION_REFERENCE_ASSETS,
+        *segmentation_assets.build_segmentation_assets(partitions_def),
         *view_assets.ORDER_ASSETS,
         *view_assets.build_view_assets(partitions_def, settings.ctr_snapshot),
     ]
-    checks = [*customer_checks.build_checks(partitions_def), *view_checks.build_checks(partitions_def)]
+    checks = [
+        *customer_checks.build_checks(partitions_def),
+        *segmentation_checks.build_checks(partitions_def),
+        *view_checks.build_checks(partitions_def),
+    ]
     everything = dg.define_asset_job(
         EVERYTHING_JOB,
         selection=dg.AssetSelection.all(include_sources=False),
@@ -53,6 +61,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "io_manager": WarehouseIOManager(path=str(settings.warehouse)),
             "warehouse": WarehouseResource(path=str(settings.warehouse)),
             "landing": LandingResource(path=str(settings.landing_dir)),
+            "purchases_api": PurchasesApiResource(url=settings.purchases_api_url or "", landing_dir=str(settings.landing_dir)),
         },
     )
 

@@ -174,6 +174,32 @@ def reconcile(
     )
 
 
+def sql_check(
+    asset_key: dg.AssetKey,
+    *,
+    name: str,
+    description: str,
+    failing_rows_sql: str,
+    additional_deps: list[dg.AssetKey] | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetChecksDefinition:
+    """A check that passes when `failing_rows_sql` returns no rows (keys, relationships, totals that must agree)."""
+
+    @dg.asset_check(asset=asset_key, name=name, description=description, additional_deps=additional_deps or [], pool="warehouse")
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        failing = warehouse.get().query(failing_rows_sql)
+        return dg.AssetCheckResult(
+            passed=failing.is_empty(),
+            severity=severity,
+            metadata={
+                "failure_count": failing.height,
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(failing.head(SAMPLE_ROWS)) or "none"),
+            },
+        )
+
+    return _check
+
+
 def source_present_check(
     asset_key: dg.AssetKey,
     *,

@@ -1,0 +1,184 @@
+"""Dagster wiring for customer segmentation: profiles, store purchases from the REST API, weekly rollups,
+features, the KMeans model, segments and segment metrics (the reporting tables in `gold`).
+
+Thin wrappers over `profiles.py`, `store_purchases.py`, `features.py` and `segments.py`. The weekly update never
+rescans the transaction history: a week adds one partition of `silver.customer_weekly_rollups`, and features are
+aggregated from the rollups inside DuckDB.
+"""
+
+import base64
+import pickle
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+from custpipe_assets.core.landing import LandingResource
+from custpipe_assets.core.metadata import counts_by, markdown_table
+from custpipe_assets.core.partitions import HISTORY_BACKFILL
+from custpipe_assets.core.warehouse import WarehouseResource, WeeklyBatches, weeks_of
+from custpipe_assets.customers import features, profiles, reference, segments, store_purchases
+from custpipe_assets.customers.assets import KINDS, POOL, SILVER_CUSTOMERS, TRANSACTION_LINES
+from custpipe_assets.customers.resources import PurchasesApiResource
+
+BRONZE_PROFILES = dg.AssetKey(["bronze", "customer_profiles"])
+SILVER_PROFILES = dg.AssetKey(["silver", "customer_profiles"])
+PROFILE_ISSUES = dg.AssetKey(["silver", "customer_profile_issues"])
+BRONZE_STORE_PURCHASES = dg.AssetKey(["bronze", "store_purchases"])
+SILVER_STORE_PURCHASES = dg.AssetKey(["silver", "store_purchases"])
+STORE_QUARANTINE = dg.AssetKey(["silver", "store_purchase_quarantine"])
+WEEKLY_ROLLUPS = dg.AssetKey(["silver", "customer_weekly_rollups"])
+CUSTOMER_FEATURES = dg.AssetKey(["gold", "customer_features"])
+SEGMENT_MODEL = dg.AssetKey(["gold", "segment_model"])
+CUSTOMER_SEGMENTS = dg.AssetKey(["gold", "customer_segments"])
+SEGMENT_METRICS = dg.AssetKey(["gold", "segment_metrics"])
+
+FOLLOWS_INPUTS = dg.AutomationCondition.eager()  # unpartitioned gold tables refresh when their inputs change
+
+
+class SegmentationConfig(dg.Config):
+    """Launchpad settings of the segmentation."""
+
+    n_clusters: int = 4
+    random_state: int = 42
+
+
+@dg.asset(key=BRONZE_PROFILES, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+          description="customer_profiles.csv as landed: every row as text, with its file and line.")
+def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
+    root = landing.root()
+    if not (root / profiles.PROFILES_FILE).is_file():
+        context.log.warning(f"{root / profiles.PROFILES_FILE} is absent: profiles are empty this run")
+    return reference.read_reference_csv(root, profiles.PROFILES_FILE, profiles.PROFILE_COLUMNS)
+
+
+@dg.multi_asset(
+    outs={
+        "profiles": dg.AssetOut(key=SILVER_PROFILES, group_name="silver", kinds=KINDS,
+                                description="One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles."),
+        "issues": dg.AssetOut(key=PROFILE_ISSUES, group_name="silver", kinds=KINDS,
+                              description="Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason."),
+    },
+    ins={"bronze": dg.AssetIn(BRONZE_PROFILES)},
+    pool=POOL,
+)
+def silver_customer_profiles(bronze: pl.DataFrame) -> Iterator[dg.Output]:
+    cleaned, issues = profiles.clean_profiles(bronze)
+    yield dg.Output(cleaned, output_name="profiles", metadata={
+        "rows_read": bronze.height,
+        "ages_imputed": int(cleaned["age_imputed"].sum() or 0) if cleaned.height else 0,
+        "mobiles_missing": cleaned.filter(pl.col("mobile_e164").is_null()).height,
+    })
+    yield dg.Output(issues, output_name="issues", metadata={"issues_by_reason": dg.MetadataValue.json(counts_by(issues, "reason"))})
+
+
+def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+
+    @dg.asset(key=BRONZE_STORE_PURCHASES, group_name="bronze", kinds=KINDS | {"api"}, **weekly,
+              description="Store purchases of the week exactly as the purchase-history REST API served them.")
+    def bronze_store_purchases(context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource) -> dg.Output[WeeklyBatches]:
+        weeks = weeks_of(context)
+        fetched = {"pages": 0, "retries": 0}
+
+        def fetch(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
+            result = purchases_api.fetch_week(week)
+            fetched["pages"] += result.pages
+            fetched["retries"] += result.retries
+            if result.retries:
+                context.log.warning(f"week {week}: {result.retries} request(s) retried ({result.retry_reasons})")
+            return result.frame
+
+        return dg.Output(WeeklyBatches(weeks, fetch), metadata={"api_url": purchases_api.base_url or "(bundled service)"})
+
+    @dg.multi_asset(
+        outs={
+            "matched": dg.AssetOut(key=SILVER_STORE_PURCHASES, group_name="silver", kinds=KINDS,
+                                   description="Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile."),
+            "quarantine": dg.AssetOut(key=STORE_QUARANTINE, group_name="silver", kinds=KINDS,
+                                      description="Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason."),
+        },
+        ins={"raw": dg.AssetIn(BRONZE_STORE_PURCHASES), "customer_profiles": dg.AssetIn(SILVER_PROFILES)},
+        **weekly,
+    )
+    def silver_store_purchases(raw: WeeklyBatches, customer_profiles: pl.DataFrame) -> Iterator[dg.Output]:
+        mobiles = customer_profiles.select("customer_id", "mobile_e164")
+        rejected: dict[date, pl.DataFrame] = {}
+
+        def match(week: date, week_raw: pl.DataFrame) -> pl.DataFrame:
+            matched, rejected[week] = store_purchases.clean_store_purchases(week_raw, week, mobiles)
+            return matched
+
+        yield dg.Output(raw.map(match), output_name="matched")
+        everything = pl.concat(list(rejected.values())) if rejected else store_purchases.STORE_QUARANTINE_SCHEMA.to_frame()
+        yield dg.Output(WeeklyBatches(raw.weeks, rejected.pop), output_name="quarantine", metadata={
+            "quarantined_by_reason": dg.MetadataValue.json(counts_by(everything, "reason")),
+        })
+
+    @dg.asset(key=WEEKLY_ROLLUPS, group_name="silver", kinds=KINDS, **weekly,
+              ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},
+              description="Per customer and week: online and store purchases and spend, first and last purchase time.")
+    def customer_weekly_rollups(lines: WeeklyBatches, store: WeeklyBatches) -> WeeklyBatches:
+        return lines.map(lambda week, week_lines: features.weekly_rollup(week_lines, store.load(week), week))
+
+    @dg.asset(key=CUSTOMER_FEATURES, group_name="gold", kinds=KINDS, pool=POOL,
+              deps=[WEEKLY_ROLLUPS], automation_condition=FOLLOWS_INPUTS,
+              ins={"customer_profiles": dg.AssetIn(SILVER_PROFILES), "customers": dg.AssetIn(SILVER_CUSTOMERS)},
+              description="One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.")
+    def customer_features(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, customer_profiles: pl.DataFrame, customers: pl.DataFrame
+    ) -> pl.DataFrame:
+        store = warehouse.get()
+        aggregated = store.query(features.aggregate_rollups_sql("silver.customer_weekly_rollups"))
+        last_week = store.query("select max(week_start) as week from silver.customer_weekly_rollups")["week"][0]
+        history_start = store.query("select min(week_start) as week from silver.customer_weekly_rollups")["week"][0]
+        if last_week is None:
+            raise dg.Failure("silver/customer_weekly_rollups is empty: materialize some weeks of history first")
+        as_of = last_week + timedelta(days=6)  # the Sunday ending the last complete week
+        result = features.customer_features(aggregated, customer_profiles, customers, as_of, history_start=history_start)
+        context.add_output_metadata({"as_of": as_of.isoformat(), "weeks_of_history": int((last_week - history_start).days // 7 + 1)})
+        return result
+
+    @dg.asset(key=SEGMENT_MODEL, group_name="gold", kinds={"scikit-learn", "duckdb"}, pool=POOL,
+              ins={"customer_features": dg.AssetIn(CUSTOMER_FEATURES)}, automation_condition=FOLLOWS_INPUTS,
+              description="The fitted KMeans segmentation (scaler, centroids, names), pickled in one row.")
+    def segment_model(context: dg.AssetExecutionContext, config: SegmentationConfig, customer_features: pl.DataFrame) -> pl.DataFrame:
+        model = segments.fit_segments(customer_features, n_clusters=config.n_clusters, random_state=config.random_state)
+        image = base64.b64encode(model.plot_png).decode()
+        context.add_output_metadata({
+            "n_clusters": config.n_clusters,
+            "inertia": float(model.inertia),
+            "silhouette_score": float(model.silhouette),
+            "segment_sizes": dg.MetadataValue.json(model.sizes),
+            "segment_profile": dg.MetadataValue.md(markdown_table(model.profile)),
+            "plot": dg.MetadataValue.md(f"![segments](data:image/png;base64,{image})"),
+        })
+        return pl.DataFrame({
+            "n_clusters": [config.n_clusters], "random_state": [config.random_state],
+            "inertia": [float(model.inertia)], "silhouette": [float(model.silhouette)],
+            "model_pickle": [pickle.dumps(model)],
+        })
+
+    @dg.asset(key=CUSTOMER_SEGMENTS, group_name="gold", kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
+              ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+              description="Each customer's segment (id and name) from the stored model.")
+    def customer_segments(model: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
+        return segments.assign_segments(load_segment_model(model), customer_features)
+
+    @dg.asset(key=SEGMENT_METRICS, group_name="gold", kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
+              ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+              description="Per segment: customers, total spend, average CLV, share of customers and of spend.")
+    def segment_metrics(customer_segments: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
+        return segments.segment_metrics(customer_segments, customer_features)
+
+    return [bronze_store_purchases, silver_store_purchases, customer_weekly_rollups, customer_features,
+            segment_model, customer_segments, segment_metrics]
+
+
+def load_segment_model(stored: pl.DataFrame) -> segments.SegmentModel:
+    """The model pickled by `segment_model` (the warehouse is ours: we unpickle only what we wrote)."""
+    return pickle.loads(stored["model_pickle"][0])
+
+
+SEGMENTATION_REFERENCE_ASSETS = [bronze_customer_profiles, silver_customer_profiles]

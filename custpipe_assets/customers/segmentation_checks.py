@@ -1,0 +1,128 @@
+"""Data checks for customer segmentation: Pandera schemas, the store match rate, and the reporting schema's keys
+and relationships (unique keys, every segment row has a customer, metrics add up to the features)."""
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check
+from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.customers import segmentation_assets as assets
+from custpipe_assets.customers.features import MONEY
+from custpipe_assets.customers.store_purchases import STORE_QUARANTINE_REASONS
+
+MIN_STORE_MATCH_RATE = 0.95
+
+PROFILES = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(pl.String, unique=True),
+        "age": pa.Column(pl.Int64, pa.Check.in_range(16, 110), nullable=True),
+        "gender": pa.Column(pl.String, pa.Check.isin(["F", "M"]), nullable=True),
+        "gender_female": pa.Column(pl.Int8, pa.Check.isin([0, 1])),
+        "mobile_e164": pa.Column(pl.String, pa.Check.str_matches(r"^\+[1-9][0-9]{6,14}$"), nullable=True),
+        "joined_at": pa.Column(pl.Date, nullable=True),
+    },
+    description="One profile per customer; ages in 16..110, genders F/M, E.164 mobiles, ISO dates.",
+)
+STORE_QUARANTINE = pa.DataFrameSchema(
+    {"reason": pa.Column(pl.String, pa.Check.isin(list(STORE_QUARANTINE_REASONS)))},
+    description="Every rejected store purchase carries a known reason.",
+)
+FEATURES = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column(pl.String, unique=True),
+        "purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "total_spend": pa.Column(MONEY, pa.Check.ge(0)),
+        "avg_transaction_value": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "purchase_frequency": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "recency_days": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "clv": pa.Column(pl.Float64, pa.Check.ge(0)),
+        "age_scaled": pa.Column(pl.Float64),
+        "income_scaled": pa.Column(pl.Float64),
+        "gender_female": pa.Column(pl.Int8, pa.Check.isin([0, 1])),
+    },
+    description="One row per customer; customers with no purchases have zeros, not nulls.",
+)
+SEGMENTS = pa.DataFrameSchema(
+    {"customer_id": pa.Column(pl.String, unique=True), "segment_id": pa.Column(pl.Int32), "segment_name": pa.Column(pl.String)},
+    description="Primary key customer_id: each customer in exactly one segment.",
+)
+METRICS = pa.DataFrameSchema(
+    {
+        "segment_id": pa.Column(pl.Int32, unique=True),
+        "segment_name": pa.Column(pl.String, unique=True),
+        "customers": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "customer_share": pa.Column(pl.Float64, pa.Check.in_range(0, 1)),
+        "spend_share": pa.Column(pl.Float64, pa.Check.in_range(0, 1)),
+    },
+    description="Primary key segment_id; shares between 0 and 1.",
+)
+
+
+def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    weekly = {"partitions_def": partitions_def}
+
+    @dg.asset_check(asset=assets.SILVER_STORE_PURCHASES, name="match_rate", pool="warehouse", partitions_def=partitions_def,
+                    additional_deps=[assets.STORE_QUARANTINE],
+                    description=f"Per week, at least {MIN_STORE_MATCH_RATE:.0%} of store purchases match a customer's mobile.")
+    def store_match_rate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        rates = warehouse.get().query(
+            """
+            with matched as (select week_start, count(*) as matched from silver.store_purchases
+                             where week_start = any($weeks) group by 1),
+                 unknown as (select week_start, count(*) as unknown from silver.store_purchase_quarantine
+                             where week_start = any($weeks) and reason = 'unknown_mobile' group by 1)
+            select week_start, coalesce(matched, 0) as matched, coalesce(unknown, 0) as unknown,
+                   coalesce(matched, 0) / nullif(coalesce(matched, 0) + coalesce(unknown, 0), 0) as match_rate
+            from matched full join unknown using (week_start) order by week_start
+            """,
+            {"weeks": weeks_of(context)},
+        )
+        below = rates.filter(pl.col("match_rate") < MIN_STORE_MATCH_RATE)
+        return dg.AssetCheckResult(
+            passed=below.is_empty(),
+            metadata={
+                "failure_count": below.height,
+                "match_rate": float(rates["match_rate"].min()) if rates.height else float("nan"),
+                "threshold": MIN_STORE_MATCH_RATE,
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(below.head(10)) or "none"),
+            },
+        )
+
+    return [
+        store_match_rate,
+        schema_check(assets.SILVER_PROFILES, PROFILES),
+        schema_check(assets.STORE_QUARANTINE, STORE_QUARANTINE, **weekly),
+        schema_check(assets.CUSTOMER_FEATURES, FEATURES),
+        schema_check(assets.CUSTOMER_SEGMENTS, SEGMENTS),
+        schema_check(assets.SEGMENT_METRICS, METRICS),
+        reconciliation_check(
+            assets.SILVER_STORE_PURCHASES,
+            name="reconciles",
+            description="Per week: records served by the API = matched store purchases + quarantined records.",
+            rows_in_sql="select week_start, count(*) as rows from bronze.store_purchases where week_start = any($weeks) group by 1",
+            rows_out_sql="select week_start, count(*) as rows from silver.store_purchases where week_start = any($weeks) group by 1",
+            rows_quarantined_sql="select week_start, count(*) as rows from silver.store_purchase_quarantine where week_start = any($weeks) group by 1",
+            additional_deps=[assets.BRONZE_STORE_PURCHASES, assets.STORE_QUARANTINE],
+            **weekly,
+        ),
+        sql_check(
+            assets.CUSTOMER_SEGMENTS,
+            name="every_segment_row_has_a_customer",
+            description="Foreign key: customer_segments.customer_id references customer_features.customer_id.",
+            failing_rows_sql="select s.* from gold.customer_segments s anti join gold.customer_features f using (customer_id)",
+            additional_deps=[assets.CUSTOMER_FEATURES],
+        ),
+        sql_check(
+            assets.SEGMENT_METRICS,
+            name="adds_up_to_features",
+            description="Segment metrics add up to the feature table: same customers, same total spend, exactly.",
+            failing_rows_sql="""
+                select m.customers, f.customers as feature_customers, m.spend, f.spend as feature_spend
+                from (select sum(customers) as customers, sum(total_spend) as spend from gold.segment_metrics) m,
+                     (select count(*) as customers, sum(total_spend) as spend from gold.customer_features) f
+                where m.customers <> f.customers or m.spend <> f.spend""",
+            additional_deps=[assets.CUSTOMER_FEATURES],
+        ),
+    ]
