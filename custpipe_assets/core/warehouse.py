@@ -244,13 +244,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         batches = obj if isinstance(obj, WeeklyBatches) else _split_by_week(obj, weeks_of(context))
         written = warehouse.replace_weeks(table, batches)
-        rows_per_week = {week.isoformat(): week_written.rows for week, week_written in written.items()}
-        metadata = {"rows_per_week": dg.MetadataValue.json(rows_per_week)}
+        for week, week_written in written.items():  # per partition, so the UI plots each week's own count
+            _add_partition_metadata(context, week, {"dagster/row_count": week_written.rows})
+        metadata = {"rows_per_week": dg.MetadataValue.json({week.isoformat(): w.rows for week, w in written.items()})}
         non_empty = [week_written.head for week_written in written.values() if week_written.rows]
         heads = non_empty or [week_written.head for week_written in written.values()]
         if heads:  # column schema and a preview from the last week that has rows
             metadata.update(table_metadata(heads[-1]))
-        metadata["dagster/row_count"] = sum(rows_per_week.values())
+            del metadata["dagster/row_count"]
         context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> object:
@@ -265,6 +266,16 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         else:
             frame = warehouse.read(table)
         return frame.to_pandas() if wanted is pd.DataFrame else frame
+
+
+def _add_partition_metadata(context: dg.OutputContext, week: date, metadata: dict) -> None:
+    """Metadata for one week's materialization event, through the step context (the public per-partition API,
+    `add_asset_metadata`, lives there); a bare OutputContext built in a test has no step and gets none."""
+    try:
+        step = context.step_context
+    except dg.DagsterInvariantViolationError:
+        return
+    step.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=week.isoformat())
 
 
 def _split_by_week(frame: pl.DataFrame | pd.DataFrame, weeks: list[date]) -> WeeklyBatches:

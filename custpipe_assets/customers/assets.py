@@ -125,11 +125,20 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg
 
         def accept(week: date, bronze_week: pl.DataFrame) -> pl.DataFrame:
             nonlocal records_read
-            records_read += transactions.bronze_record_count(bronze_week)
+            records = transactions.bronze_record_count(bronze_week)
+            records_read += records
             accepted, rejected = transactions.split_transactions(
                 bronze_week, week=week, customer_ids=customer_ids, product_ids=product_ids
             )
             rejected_by_week[week] = rejected
+            quality = {  # per week, so the UI plots data quality across partitions
+                "records_read": records,
+                "rows_written": accepted.height,
+                "duplicates_removed": rejected.filter(pl.col("reason") == "duplicate_transaction").height,
+                "records_quarantined": rejected.height,
+                **{f"quarantined_{reason}": count for reason, count in counts_by(rejected, "reason").items()},
+            }
+            context.add_asset_metadata(quality, asset_key=TRANSACTION_LINES, partition_key=week.isoformat())
             return accepted
 
         # the IO manager writes each week's lines as it is produced; the (small) rejects are kept for the next output

@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
@@ -57,6 +57,8 @@ AUTOMATION_RUNS_HELD = {
     ]
 }
 FAILED_CALL = pytest.StashKey[bool]()
+
+expect.set_options(timeout=PAGE_TIMEOUT_MS)  # Playwright's own default (5 s) is shorter than a busy page load
 
 
 @dataclass(frozen=True)
