@@ -5,7 +5,13 @@
 """
 
 
+import warnings
+
 import dagster as dg
+
+# Weekly partitioned checks and single-run backfills are Dagster preview/beta features we rely on deliberately.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.partitions import weekly_partitions

@@ -150,7 +150,8 @@ def split_transactions(
     purchased_at = pl.coalesce(
         [pl.col("date_of_purchase").str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _PURCHASE_TIME_FORMATS]
     )
-    lines = bronze.sort("source_file", "line_number").with_columns(purchased_at.alias("purchased_at"))
+    # file order decides which copy of a duplicate is kept; within a week the day names the file
+    lines = bronze.sort("day", "line_number").with_columns(purchased_at.alias("purchased_at"))
     line_reason = (
         pl.when(pl.col("parse_error").is_not_null()).then(pl.col("parse_error"))
         .when(pl.col("customer_id").is_null() | (pl.col("customer_id").str.strip_chars() == "")).then(pl.lit("missing_customer_id"))
