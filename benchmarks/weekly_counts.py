@@ -47,6 +47,10 @@ group by all
 
 
 def _peak_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss would carry the parent's peak across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

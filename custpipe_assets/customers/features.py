@@ -116,7 +116,7 @@ def aggregate_rollups(rollups: pl.DataFrame) -> pl.DataFrame:
             (pl.col("online_spend") + pl.col("store_spend")).sum().alias("total_spend"),
             pl.col("last_purchase_at").max(),
             pl.col("first_purchase_at").min(),
-            pl.col("week_start").n_unique().alias("active_weeks"),
+            pl.len().alias("active_weeks"),  # a rollup has one row per customer and week
         )
         .cast(dict(AGGREGATED_ROLLUPS_SCHEMA))
         .sort("customer_id")
@@ -131,7 +131,7 @@ def aggregate_rollups_sql(rollups_table: str) -> str:
                cast(sum(online_spend + store_spend) as decimal(18, 2)) as total_spend,
                max(last_purchase_at) as last_purchase_at,
                min(first_purchase_at) as first_purchase_at,
-               cast(count(distinct week_start) as bigint) as active_weeks
+               cast(count(*) as bigint) as active_weeks  -- a rollup has one row per customer and week
         from {rollups_table}
         group by customer_id
         order by customer_id

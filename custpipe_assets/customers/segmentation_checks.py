@@ -29,6 +29,16 @@ STORE_QUARANTINE = pa.DataFrameSchema(
     {"reason": pa.Column(pl.String, pa.Check.isin(list(STORE_QUARANTINE_REASONS)))},
     description="Every rejected store purchase carries a known reason.",
 )
+ROLLUPS = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "customer_id": pa.Column(pl.String),
+        "online_purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "store_purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
+    },
+    unique=["week_start", "customer_id"],
+    description="One row per customer and week (features count active weeks as rows).",
+)
 FEATURES = pa.DataFrameSchema(
     {
         "customer_id": pa.Column(pl.String, unique=True),
@@ -94,6 +104,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         store_match_rate,
         schema_check(assets.SILVER_PROFILES, PROFILES),
         schema_check(assets.STORE_QUARANTINE, STORE_QUARANTINE, **weekly),
+        schema_check(assets.WEEKLY_ROLLUPS, ROLLUPS, **weekly),
         schema_check(assets.CUSTOMER_FEATURES, FEATURES),
         schema_check(assets.CUSTOMER_SEGMENTS, SEGMENTS),
         schema_check(assets.SEGMENT_METRICS, METRICS),
