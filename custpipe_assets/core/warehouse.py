@@ -29,6 +29,9 @@ from custpipe_assets.core.settings import WAREHOUSE_ENV
 
 PARTITION_COLUMN = "week_start"
 LAYERS = ("bronze", "silver", "gold")
+# DuckDB's buffer pool defaults to 80% of RAM and keeps what it read; a cap keeps a long backfill's memory flat
+# (DuckDB spills to disk past it).
+DUCKDB_MEMORY_LIMIT = "2GB"
 
 
 class WarehouseUnavailableError(dg.Failure):
@@ -93,7 +96,7 @@ class Warehouse:
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                connection = duckdb.connect(str(self.path), read_only=read_only)
+                connection = duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": DUCKDB_MEMORY_LIMIT})
                 break
             except duckdb.IOException as error:
                 if "lock" in str(error).lower() and time.monotonic() < deadline:
