@@ -71,9 +71,11 @@ def table_name(asset_key: dg.AssetKey) -> str:
 
 
 @dataclass(frozen=True)
-class WrittenWeek:
-    rows: int
-    head: pl.DataFrame
+class WrittenWeeks:
+    """What a weekly write did: rows per week, and a copy of the first rows of the last week that had any."""
+
+    rows: dict[date, int]
+    preview: pl.DataFrame | None
 
 
 class Warehouse:
@@ -131,9 +133,10 @@ class Warehouse:
         """Replace one week of a weekly table in one transaction: the week is either the old rows or the new ones."""
         self.replace_weeks(table, [(week, frame)])
 
-    def replace_weeks(self, table: str, batches: Iterable[tuple[date, pl.DataFrame]]) -> dict[date, WrittenWeek]:
+    def replace_weeks(self, table: str, batches: Iterable[tuple[date, pl.DataFrame]]) -> WrittenWeeks:
         """Replace week after week over one connection, each week in its own transaction; one week in memory."""
-        written: dict[date, WrittenWeek] = {}
+        rows: dict[date, int] = {}
+        preview: pl.DataFrame | None = None
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {table.split('.')[0]}")
             for week, frame in batches:
@@ -151,8 +154,11 @@ class Warehouse:
                     raise
                 finally:
                     connection.unregister("incoming")
-                written[week] = WrittenWeek(incoming.height, incoming.head(PREVIEW_ROWS))
-        return written
+                rows[week] = incoming.height
+                if incoming.height or preview is None:
+                    # a real copy: a slice would keep the whole week's buffers alive for the rest of the backfill
+                    preview = pl.from_dicts(incoming.head(PREVIEW_ROWS).to_dicts(), schema=incoming.schema)
+        return WrittenWeeks(rows, preview)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -247,13 +253,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         batches = obj if isinstance(obj, WeeklyBatches) else _split_by_week(obj, weeks_of(context))
         written = warehouse.replace_weeks(table, batches)
-        for week, week_written in written.items():  # per partition, so the UI plots each week's own count
-            _add_partition_metadata(context, week, {"dagster/row_count": week_written.rows})
-        metadata = {"rows_per_week": dg.MetadataValue.json({week.isoformat(): w.rows for week, w in written.items()})}
-        non_empty = [week_written.head for week_written in written.values() if week_written.rows]
-        heads = non_empty or [week_written.head for week_written in written.values()]
-        if heads:  # column schema and a preview from the last week that has rows
-            metadata.update(table_metadata(heads[-1]))
+        for week, rows in written.rows.items():  # per partition, so the UI plots each week's own count
+            _add_partition_metadata(context, week, {"dagster/row_count": rows})
+        metadata = {"rows_per_week": dg.MetadataValue.json({week.isoformat(): rows for week, rows in written.rows.items()})}
+        if written.preview is not None:  # column schema and a preview from the last week that has rows
+            metadata.update(table_metadata(written.preview))
             del metadata["dagster/row_count"]
         context.add_output_metadata(metadata)
 
