@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup run test dev bench clean
+.PHONY: setup browser run test dev bench clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,18 +15,23 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 setup: $(INSTALLED)
 
+browser:  ## Debian's Chromium for the UI tests (apt; nothing to do when /usr/bin/chromium exists)
+	bash .ci/install_browser.sh
+
 run: setup  ## the main job: every asset, week and check into data/warehouse.duckdb
 	$(BIN)/custpipe run
 
-test: setup  ## the test suite (2 workers)
+test: setup browser  ## the test suite (2 workers), UI tests in a real browser included
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000 over the same instance `make run` records into
 	$(BIN)/python -c "from custpipe_assets.run import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: setup  ## transactions -> weekly counts: pipeline vs one DuckDB query vs plain pandas
+bench: setup  ## the benchmarks (see README): weekly counts, segmentation, product views + CTR API
 	$(BIN)/python benchmarks/weekly_counts.py --scale medium
+	$(BIN)/python benchmarks/segmentation.py
+	$(BIN)/python benchmarks/ctr_api.py
 
 clean:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/dagster_home data/reports data/serving
