@@ -14,7 +14,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, weeks_of
+from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
 from custpipe_assets.customers import reference, transactions
 
 KINDS = {"polars", "duckdb"}
@@ -130,7 +130,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg
             accepted, rejected = transactions.split_transactions(
                 bronze_week, week=week, customer_ids=customer_ids, product_ids=product_ids
             )
-            rejected_by_week[week] = rejected
+            rejected_by_week[week] = detached(rejected)
             quality = {  # per week, so the UI plots data quality across partitions
                 "records_read": records,
                 "rows_written": accepted.height,

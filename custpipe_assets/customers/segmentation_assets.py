@@ -17,7 +17,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WarehouseResource, WeeklyBatches, weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource, WeeklyBatches, detached, weeks_of
 from custpipe_assets.customers import features, profiles, reference, segments, store_purchases
 from custpipe_assets.customers.assets import KINDS, POOL, SILVER_CUSTOMERS, TRANSACTION_LINES
 from custpipe_assets.customers.resources import PurchasesApiResource
@@ -107,7 +107,8 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         rejected: dict[date, pl.DataFrame] = {}
 
         def match(week: date, week_raw: pl.DataFrame) -> pl.DataFrame:
-            matched, rejected[week] = store_purchases.clean_store_purchases(week_raw, week, mobiles)
+            matched, week_rejected = store_purchases.clean_store_purchases(week_raw, week, mobiles)
+            rejected[week] = detached(week_rejected)
             return matched
 
         yield dg.Output(raw.map(match), output_name="matched")

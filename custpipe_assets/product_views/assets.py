@@ -16,7 +16,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, weeks_of
+from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.api import publish_serving_snapshot
 
@@ -110,7 +110,7 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
 
         def parse(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
             parsed = transforms.parse_product_view_files(view_files_of_week(root, week), views_dir)
-            rejects[week] = parsed.quarantine
+            rejects[week] = detached(parsed.quarantine)
             return parsed.rows
 
         yield dg.Output(WeeklyBatches(weeks, parse), output_name="events")
@@ -134,7 +134,7 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
 
         def clean(week: date, week_events: pl.DataFrame) -> pl.DataFrame:
             result = transforms.build_silver_product_views(week_events)
-            quarantine[week], ignored[week] = result.quarantine, result.ignored_event_counts
+            quarantine[week], ignored[week] = detached(result.quarantine), detached(result.ignored_event_counts)
             return result.views
 
         yield dg.Output(events.map(clean), output_name="views")

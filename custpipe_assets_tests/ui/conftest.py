@@ -66,7 +66,7 @@ class DagsterUI:
     """A running `dagster dev` and what it serves: the same Definitions, instance and history the tests check."""
 
     base_url: str
-    dagster_home: Path
+    instance: dg.DagsterInstance  # the server's instance, read from this process to confirm what the UI shows
     location_name: str
     settings: Settings
     definitions: dg.Definitions
@@ -74,12 +74,6 @@ class DagsterUI:
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
-
-    @contextmanager
-    def instance(self) -> Iterator[dg.DagsterInstance]:
-        """The server's instance opened from this process, to confirm what the UI shows through another door."""
-        with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
-            yield instance
 
 
 def require_chromium() -> Path:
@@ -168,43 +162,54 @@ def chromium() -> Path:
     return require_chromium()
 
 
+@contextmanager
+def running_dagster_dev(settings: Settings, dagster_home: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen]:
+    """`dagster dev` in a session of its own, its whole process group ended however the block exits."""
+    dagster = Path(sys.executable).with_name("dagster")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(dagster), "dev", "-w", str(WORKSPACE_YAML), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT, env=server_environment(settings, dagster_home),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop_process_group(process)
+
+
 @pytest.fixture(scope="module")
 def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
     """`dagster dev` over a generated small landing folder, with one run of the main job already in its history.
 
-    The server starts first and the main job runs while it loads its code; both are done before any test begins.
+    The server loads its code while the main job runs in this process; both are done before any test begins.
     """
     root = tmp_path_factory.mktemp("dagster_ui")
     settings = Settings(landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=DEFAULT_FIRST_WEEK)
     generate_customers_landing(settings.landing_dir, seed=7, scale="small", first_week=settings.first_week, overwrite=True)
     dagster_home = root / "dagster_home"
     write_instance_yaml(dagster_home)
-    base_url = f"http://127.0.0.1:{free_local_port()}"
+    port = free_local_port()
     log_path = root / "dagster_dev.log"
-    dagster = Path(sys.executable).with_name("dagster")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(dagster), "dev", "-w", str(WORKSPACE_YAML), "-h", "127.0.0.1", "-p", base_url.rsplit(":", 1)[1]],
-            cwd=REPO_ROOT, env=server_environment(settings, dagster_home),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    # Opened before the server starts, the instance creates its SQLite storages alone instead of racing the server.
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance, \
+            running_dagster_dev(settings, dagster_home, port, log_path) as process:
+        try:
             history = run_everything(settings, instance=instance, log=lambda *_: None)
-        assert history.success, f"the main job failed before the UI tests could start: run {history.run_id}"
-        wait_for_server(process, base_url, log_path)
-        yield DagsterUI(
-            base_url=base_url,
-            dagster_home=dagster_home,
-            location_name=workspace_location_name(WORKSPACE_YAML),
-            settings=settings,
-            definitions=build_definitions(settings),
-            history=history,
-        )
-    finally:
-        stop_process_group(process)
-        ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS_DIR / "dagster_dev.log").write_bytes(log_path.read_bytes())
+            assert history.success, f"the main job failed before the UI tests could start: run {history.run_id}"
+            base_url = f"http://127.0.0.1:{port}"
+            wait_for_server(process, base_url, log_path)
+            yield DagsterUI(
+                base_url=base_url,
+                instance=instance,
+                location_name=workspace_location_name(WORKSPACE_YAML),
+                settings=settings,
+                definitions=build_definitions(settings),
+                history=history,
+            )
+        finally:
+            ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS_DIR / "dagster_dev.log").write_bytes(log_path.read_bytes())
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,7 @@ def test_lineage_shows_every_asset_group(dagster_ui, page, screenshot):
 
 def test_materialize_an_asset_from_its_page(dagster_ui, page, screenshot):
     """Click "Materialize" on bronze/products; the launched run succeeds and read the landing folder it was given."""
-    with dagster_ui.instance() as instance:
-        runs_before = set(instance.get_run_ids())
+    runs_before = set(dagster_ui.instance.get_run_ids())
 
     page.goto(dagster_ui.url(asset_page(assets.BRONZE_PRODUCTS)))
     page.get_by_role("button", name=re.compile(r"Materialize$")).click()
@@ -87,9 +86,8 @@ def test_materialize_an_asset_from_its_page(dagster_ui, page, screenshot):
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     screenshot("2b-materialize-run-success")
 
-    with dagster_ui.instance() as instance:
-        run = instance.get_run_by_id(run_id)
-        materialization = instance.get_latest_materialization_event(assets.BRONZE_PRODUCTS)
+    run = dagster_ui.instance.get_run_by_id(run_id)
+    materialization = dagster_ui.instance.get_latest_materialization_event(assets.BRONZE_PRODUCTS)
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert run.tags.get("dagster/from_ui") == "true"
     assert materialization.run_id == run_id
