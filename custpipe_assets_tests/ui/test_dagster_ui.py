@@ -68,7 +68,7 @@ def test_lineage_shows_every_asset_group(dagster_ui, page, screenshot):
 
 
 def test_materialize_an_asset_from_its_page(dagster_ui, page, screenshot):
-    """Click "Materialize" on bronze/products; the launched run succeeds and read the landing folder it was given."""
+    """Click "Materialize" on bronze/products; the launched run succeeds and reads the landing folder it was given."""
     runs_before = set(dagster_ui.instance.get_run_ids())
 
     page.goto(dagster_ui.url(asset_page(assets.BRONZE_PRODUCTS)))
