@@ -13,6 +13,8 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
+from custpipe_assets.conversions import assets as conversion_assets
+from custpipe_assets.conversions import checks as conversion_checks
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.settings import Settings
@@ -38,12 +40,15 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         *customer_assets.build_transaction_assets(partitions_def),
         *segmentation_assets.SEGMENTATION_REFERENCE_ASSETS,
         *segmentation_assets.build_segmentation_assets(partitions_def),
+        *conversion_assets.CONVERSION_SOURCE_ASSETS,
+        *conversion_assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions"),
         *view_assets.ORDER_ASSETS,
         *view_assets.build_view_assets(partitions_def, settings.ctr_snapshot),
     ]
     checks = [
         *customer_checks.build_checks(partitions_def),
         *segmentation_checks.build_checks(partitions_def),
+        *conversion_checks.build_checks(partitions_def),
         *view_checks.build_checks(partitions_def),
     ]
     everything = dg.define_asset_job(

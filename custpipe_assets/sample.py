@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from custpipe_assets.conversions.generate import generate_conversions_landing
 from custpipe_assets.customers.generate import GenerationSummary, generate_customers_landing
 from custpipe_assets.product_views.generate import generate_product_views_landing
 
@@ -11,6 +12,7 @@ from custpipe_assets.product_views.generate import generate_product_views_landin
 @dataclass(frozen=True)
 class SampleSummary:
     customers: GenerationSummary
+    conversions: object
     product_views: object
 
 
@@ -23,5 +25,6 @@ def generate_sample(
     if not overwrite and landing_dir.exists() and any(p.name != ".gitkeep" for p in landing_dir.iterdir()):
         raise FileExistsError(f"{landing_dir} already holds files; pass --overwrite to replace the sample files in it")
     customers = generate_customers_landing(landing_dir, seed=seed, scale=scale, first_week=first_week, overwrite=True)
+    conversions = generate_conversions_landing(landing_dir, seed=seed, first_week=first_week, overwrite=True)
     product_views = generate_product_views_landing(landing_dir, seed=seed, start=first_week, overwrite=True)
-    return SampleSummary(customers, product_views)
+    return SampleSummary(customers, conversions, product_views)

@@ -21,6 +21,7 @@ DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_FIRST_WEEK = date(2018, 9, 3)
 DEFAULT_CTR_SNAPSHOT = "data/serving/ctr_per_minute.parquet"
+DEFAULT_REPORTS_DIR = "data/reports"
 
 
 class SettingsError(ValueError):
@@ -34,6 +35,7 @@ class Settings:
     first_week: date
     purchases_api_url: str | None = None
     ctr_snapshot: Path = Path(DEFAULT_CTR_SNAPSHOT).absolute()
+    reports_dir: Path = Path(DEFAULT_REPORTS_DIR).absolute()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -23,6 +23,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import polars as pl
+import polars.selectors as cs
 
 from custpipe_assets.core.metadata import PREVIEW_ROWS, table_metadata
 from custpipe_assets.core.settings import WAREHOUSE_ENV
@@ -31,7 +32,8 @@ PARTITION_COLUMN = "week_start"
 LAYERS = ("bronze", "silver", "gold")
 # DuckDB's buffer pool defaults to 80% of RAM and keeps what it read; a cap keeps a long backfill's memory flat
 # (DuckDB spills to disk past it).
-DUCKDB_MEMORY_LIMIT = "2GB"
+DUCKDB_MEMORY_LIMIT = "1GB"
+DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
 
 
 class WarehouseUnavailableError(dg.Failure):
@@ -108,7 +110,7 @@ class Warehouse:
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                connection = duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": DUCKDB_MEMORY_LIMIT})
+                connection = duckdb.connect(str(self.path), read_only=read_only, config=DUCKDB_CONFIG)
                 break
             except duckdb.IOException as error:
                 if "lock" in str(error).lower() and time.monotonic() < deadline:
@@ -178,12 +180,12 @@ class Warehouse:
             if not _table_exists(connection, table):
                 return pl.DataFrame()
             if weeks is None:
-                return connection.sql(f"select * from {table}").pl()
-            return connection.execute(f"select * from {table} where {PARTITION_COLUMN} = any(?)", [weeks]).pl()
+                return _in_utc(connection.sql(f"select * from {table}").pl())
+            return _in_utc(connection.execute(f"select * from {table} where {PARTITION_COLUMN} = any(?)", [weeks]).pl())
 
     def query(self, sql: str, parameters: dict | list | None = None) -> pl.DataFrame:
         with self.connect() as connection:
-            return connection.execute(sql, parameters or []).pl()
+            return _in_utc(connection.execute(sql, parameters or []).pl())
 
     def table_counts(self) -> pl.DataFrame:
         """Every table of every layer with its row count, for the run summary."""
@@ -197,6 +199,12 @@ class Warehouse:
                 for schema, name in tables
             ]
         return pl.DataFrame(rows, schema={"table": pl.String, "rows": pl.Int64})
+
+
+def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Zoned timestamps as stored (UTC) but labelled "UTC": without its ICU extension DuckDB hands them back as
+    Etc/UTC, which Polars refuses to compare with UTC."""
+    return frame.with_columns(cs.datetime(time_zone="*").dt.convert_time_zone("UTC"))
 
 
 def _table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
