@@ -32,6 +32,7 @@ bench: setup  ## the benchmarks (see README): weekly counts, segmentation, produ
 	$(BIN)/python benchmarks/weekly_counts.py --scale medium
 	$(BIN)/python benchmarks/segmentation.py
 	$(BIN)/python benchmarks/ctr_api.py
+	$(BIN)/python benchmarks/matching.py
 
 clean:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/dagster_home data/reports data/serving
