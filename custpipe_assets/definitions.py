@@ -14,7 +14,9 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from custpipe_assets.conversions import assets as conversion_assets
+from custpipe_assets.conversions import automation as conversion_automation
 from custpipe_assets.conversions import checks as conversion_checks
+from custpipe_assets.core.automation import RETRY_POLICY
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.settings import Settings
@@ -25,11 +27,10 @@ from custpipe_assets.customers import checks as customer_checks
 from custpipe_assets.customers import segmentation_assets, segmentation_checks
 from custpipe_assets.customers.resources import PurchasesApiResource
 from custpipe_assets.product_views import assets as view_assets
+from custpipe_assets.product_views import automation as view_automation
 from custpipe_assets.product_views import checks as view_checks
 
 EVERYTHING_JOB = "everything"
-# transient failures (a lock held past its timeout, a flaky source) get two more tries, 5 s then 10 s later
-RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -58,16 +59,18 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         op_retry_policy=RETRY_POLICY,
         description="Every asset and check; launched over a range of weeks it runs as one run.",
     )
-    transactions_job = customer_automation.build_transactions_job(partitions_def, RETRY_POLICY)
-    transactions_schedule, transaction_arrivals = customer_automation.build_transactions_automation(
-        transactions_job, partitions_def
-    )
+    jobs, schedules, sensors = [everything], [], []
+    for domain in (customer_automation, conversion_automation, view_automation):
+        domain_jobs, domain_schedules, domain_sensors = domain.build_automation(partitions_def)
+        jobs += domain_jobs
+        schedules += domain_schedules
+        sensors += domain_sensors
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, transactions_job],
-        schedules=[transactions_schedule],
-        sensors=[transaction_arrivals],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         resources={
             "io_manager": WarehouseIOManager(path=str(settings.warehouse)),
             "warehouse": WarehouseResource(path=str(settings.warehouse)),

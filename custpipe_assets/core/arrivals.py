@@ -39,7 +39,7 @@ def fingerprint(paths: Iterable[Path]) -> str:
 
 def detect_week_arrivals(
     files: Iterable[Path],
-    week_of: Callable[[Path], date | None],
+    weeks_of_file: Callable[[Path], Iterable[date]],
     cursor: str | None,
     *,
     settle_seconds: float = 60.0,
@@ -50,8 +50,7 @@ def detect_week_arrivals(
     seen: dict[str, str] = json.loads(cursor) if cursor else {}
     by_week: dict[date, list[Path]] = {}
     for path in files:
-        week = week_of(path)
-        if week is not None:
+        for week in weeks_of_file(path):  # a batch file can hold several weeks
             by_week.setdefault(week, []).append(path)
     ready, settling = {}, []
     for week, paths in sorted(by_week.items()):

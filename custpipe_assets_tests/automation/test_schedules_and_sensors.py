@@ -1,4 +1,4 @@
-"""The weekly schedule and the transaction arrival sensor, evaluated for real against files in a temp folder."""
+"""The weekly schedules and the arrival sensors, evaluated for real against files in a temp folder."""
 
 import os
 import time
@@ -26,9 +26,9 @@ def _definitions(tmp_path: Path) -> dg.Definitions:
     return build_definitions(Settings(landing_dir=tmp_path, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3)))
 
 
-def _tick(definitions: dg.Definitions, tmp_path: Path, cursor: str | None):
+def _tick(definitions: dg.Definitions, tmp_path: Path, cursor: str | None, name: str = "transaction_arrivals"):
     repository = definitions.get_repository_def()
-    sensor = repository.get_sensor_def("transaction_arrivals")
+    sensor = repository.get_sensor_def(name)
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance=instance, cursor=cursor, repository_def=repository,
@@ -71,3 +71,39 @@ def test_the_schedule_runs_the_last_complete_week_on_monday_morning(tmp_path):
     with dg.instance_for_test() as instance:
         result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
     assert [request.partition_key for request in result.run_requests] == ["2018-09-10"]  # not the week just begun
+
+
+def test_a_new_conversions_batch_runs_the_weeks_its_rows_fall_in(tmp_path):
+    definitions = _definitions(tmp_path)
+    batch = tmp_path / "brokerchooser" / "conversions" / "batch_1.csv"
+    batch.parent.mkdir(parents=True)
+    batch.write_text("id;session_id;country_name;is_mobile;ui_element;created_at;measurement_category\n"
+                     "1;s1;Germany;1;button;2018-09-09 23:50:00;broker_page\n"
+                     "2;s2;Germany;0;;2018-09-10 00:10:00;broker_page\n"
+                     "3;s3;junk line without a time\n")
+    os.utime(batch, (LONG_AGO, LONG_AGO))
+    first = _tick(definitions, tmp_path, None, "conversion_arrivals")
+    assert sorted(r.partition_key for r in first.run_requests) == ["2018-09-03", "2018-09-10"]
+    broker = tmp_path / "brokerchooser" / "broker_data" / "export_1.csv"
+    broker.parent.mkdir(parents=True)
+    broker.write_text("timestamp,country_residency,ip_country,important_score\n1537142400,,Germany,5\n")  # 2018-09-17
+    os.utime(broker, (LONG_AGO, LONG_AGO))
+    second = _tick(definitions, tmp_path, first.cursor, "conversion_arrivals")
+    assert [r.partition_key for r in second.run_requests] == ["2018-09-17"]
+
+
+def test_new_product_view_files_run_their_utc_week(tmp_path):
+    definitions = _definitions(tmp_path)
+    view_file = tmp_path / "amaro" / "product_views" / "iOS" / "2018-09-12_part-001.json"
+    view_file.parent.mkdir(parents=True)
+    view_file.write_text("[]")
+    os.utime(view_file, (LONG_AGO, LONG_AGO))
+    result = _tick(definitions, tmp_path, None, "product_view_arrivals")
+    assert [r.partition_key for r in result.run_requests] == ["2018-09-10"]
+
+
+def test_every_partitioned_domain_job_has_a_monday_schedule(tmp_path):
+    repository = _definitions(tmp_path).get_repository_def()
+    scheduled = {schedule.job_name for schedule in repository.schedule_defs}
+    assert scheduled == {"weekly_transactions", "weekly_store_purchases", "weekly_conversions", "weekly_product_views"}
+    assert {schedule.cron_schedule for schedule in repository.schedule_defs} == {"0 4 * * 1"}
