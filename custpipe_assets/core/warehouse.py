@@ -87,6 +87,7 @@ class WrittenWeeks:
     """What a weekly write did: rows per week, and a copy of the first rows of the last week that had any."""
 
     rows: dict[date, int]
+    reasons: dict[date, dict[str, int]]  # for quarantine tables (a `reason` column): rows per reason code
     preview: pl.DataFrame | None
 
 
@@ -148,6 +149,7 @@ class Warehouse:
     def replace_weeks(self, table: str, batches: Iterable[tuple[date, pl.DataFrame]]) -> WrittenWeeks:
         """Replace week after week over one connection, each week in its own transaction; one week in memory."""
         rows: dict[date, int] = {}
+        reasons: dict[date, dict[str, int]] = {}
         preview: pl.DataFrame | None = None
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {table.split('.')[0]}")
@@ -167,10 +169,11 @@ class Warehouse:
                 finally:
                     connection.unregister("incoming")
                 rows[week] = incoming.height
+                reasons[week] = _reason_counts(incoming)
                 if incoming.height or preview is None:
                     # a real copy: a slice would keep the whole week's buffers alive for the rest of the backfill
                     preview = pl.from_dicts(incoming.head(PREVIEW_ROWS).to_dicts(), schema=incoming.schema)
-        return WrittenWeeks(rows, preview)
+        return WrittenWeeks(rows, reasons, preview)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -271,8 +274,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         batches = obj if isinstance(obj, WeeklyBatches) else _split_by_week(obj, weeks_of(context))
         written = warehouse.replace_weeks(table, batches)
-        for week, rows in written.rows.items():  # per partition, so the UI plots each week's own count
-            _add_partition_metadata(context, week, {"dagster/row_count": rows})
+        for week, rows in written.rows.items():  # per partition, so the UI plots each week's own figures
+            quarantined = {f"quarantined_{code}": count for code, count in written.reasons[week].items()}
+            _add_partition_metadata(context, week, {"dagster/row_count": rows, **quarantined})
         metadata = {"rows_per_week": dg.MetadataValue.json({week.isoformat(): rows for week, rows in written.rows.items()})}
         if written.preview is not None:  # column schema and a preview from the last week that has rows
             metadata.update(table_metadata(written.preview))
@@ -291,6 +295,15 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         else:
             frame = warehouse.read(table)
         return frame.to_pandas() if wanted is pd.DataFrame else frame
+
+
+def _reason_counts(frame: pl.DataFrame) -> dict[str, int]:
+    """Rows per reason code of a quarantine frame; a descriptive reason ("duplicate of event_id 42 ...") counts
+    under its leading code word ("duplicate")."""
+    if "reason" not in frame.columns or frame.is_empty():
+        return {}
+    codes = frame.select(pl.col("reason").str.extract(r"^([a-z_]+)").fill_null("other").alias("code"))
+    return {code: count for code, count in codes.group_by("code").len().sort("code").iter_rows()}
 
 
 def _add_partition_metadata(context: dg.OutputContext, week: date, metadata: dict) -> None:
