@@ -14,7 +14,6 @@ import pickle
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import polars as pl
