@@ -59,11 +59,6 @@ class WeeklyBatches:
         """Apply a per-week transform lazily; nothing runs until the batches are iterated."""
         return WeeklyBatches(self.weeks, lambda week: transform(week, self.load(week)))
 
-    def collect(self) -> pl.DataFrame:
-        """All weeks in one frame: for tests and small ranges only."""
-        frames = [frame for _, frame in self]
-        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
-
 
 def detached(frame: pl.DataFrame) -> pl.DataFrame:
     """A compact copy of a small frame cut from a big one.
@@ -99,19 +94,16 @@ class Warehouse:
         self.lock_timeout_s = lock_timeout_s
 
     @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the file, waiting while another process holds DuckDB's single-writer lock."""
-        if read_only and not self.path.exists():
-            raise WarehouseUnavailableError(self._unavailable("the file does not exist yet (materialize assets first)"))
-        if not read_only:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise WarehouseUnavailableError(self._unavailable(str(error))) from error
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseUnavailableError(self._unavailable(str(error))) from error
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                connection = duckdb.connect(str(self.path), read_only=read_only, config=DUCKDB_CONFIG)
+                connection = duckdb.connect(str(self.path), config=DUCKDB_CONFIG)
                 break
             except duckdb.IOException as error:
                 if "lock" in str(error).lower() and time.monotonic() < deadline:
