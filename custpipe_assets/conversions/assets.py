@@ -35,6 +35,11 @@ CONVERSIONS_MATCHED = dg.AssetKey(["gold", "conversions_matched"])
 CONVERSION_INSIGHTS = dg.AssetKey(["gold", "conversion_insights"])
 
 
+def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
+    """The weekly matches as one table (no partition column); an empty one when no week was matched yet."""
+    return stored.drop("week_start", strict=False) if stored.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
+
+
 def _with_source(frame: pl.DataFrame, source: str) -> pl.DataFrame:
     return frame.select(pl.lit(source).alias("source"), pl.all())
 
@@ -138,7 +143,7 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
                    "matches": dg.AssetIn(CONVERSION_MATCHES)},
               description="Every conversion with its page category and the matched registration's fields (null when unmatched).")
     def conversions_matched(conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
-        matches = matches.drop("week_start", strict=False) if matches.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
+        matches = _matches_table(matches)
         registration_fields = registrations.rename(
             {name: f"registration_{name}" for name in registrations.columns if name != "registration_key"}
         )
@@ -155,7 +160,7 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
               description="Exploratory report: conversion and match rates by page, UI element, device and country; insights and actions.")
     def conversion_insights(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame,
                             matches: pl.DataFrame) -> None:
-        matches = matches.drop("week_start", strict=False) if matches.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
+        matches = _matches_table(matches)
         built = report.build_report(conversions, registrations, matches)
         written = report.write_report(built, reports_dir)
         context.add_output_metadata({
