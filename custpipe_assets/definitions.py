@@ -41,7 +41,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         *customer_assets.build_transaction_assets(partitions_def),
         *segmentation_assets.SEGMENTATION_REFERENCE_ASSETS,
         *segmentation_assets.build_segmentation_assets(partitions_def),
-        *conversion_assets.CONVERSION_SOURCE_ASSETS,
+        *conversion_assets.CONVERSION_REFERENCE_ASSETS,
         *conversion_assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions"),
         *view_assets.ORDER_ASSETS,
         *view_assets.build_view_assets(partitions_def, settings.ctr_snapshot),

@@ -9,13 +9,17 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.partitions import week_range_tags, weekly_partitions
 from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.sample import generate_sample
-from custpipe_assets.customers.transactions import TRANSACTIONS_DIR
+from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
+from custpipe_assets.customers.automation import LANDED_FILES as TRANSACTION_FILES
+from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
 from custpipe_assets.definitions import EVERYTHING_JOB, build_definitions
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
+LANDED_FILES = [TRANSACTION_FILES, CONVERSION_FILES, PRODUCT_VIEW_FILES]
 INSTANCE_YAML = """\
 # Written by `custpipe run` / `make dev` when absent. One concurrency slot for the warehouse pool: DuckDB allows
 # one writing process, so runs started together by schedules, sensors and people queue instead of failing.
@@ -66,14 +70,17 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
 
 
 def landed_weeks(settings: Settings) -> list[date]:
-    """Mondays from CUSTPIPE_FIRST_WEEK to the week of the latest landed day folder (at least the first week)."""
-    days = [
-        date.fromisoformat(folder.name.removeprefix("d="))
-        for folder in (settings.landing_dir / TRANSACTIONS_DIR).glob("d=*")
-        if folder.is_dir()
+    """Mondays from CUSTPIPE_FIRST_WEEK to the last week any landed file has data for (transaction days,
+    conversion and broker lines, product views), at least the first week and at most the last complete one."""
+    found = [
+        week
+        for pattern, weeks_of_file in LANDED_FILES
+        for path in settings.landing_dir.glob(pattern)
+        for week in weeks_of_file(path)
     ]
-    last_day = max(days, default=settings.first_week)
-    last_week = last_day - timedelta(days=last_day.weekday())
+    last_key = weekly_partitions(settings.first_week).get_last_partition_key()
+    last_complete = date.fromisoformat(last_key) if last_key else settings.first_week
+    last_week = min(max(found, default=settings.first_week), last_complete)
     weeks, week = [], settings.first_week
     while week <= last_week:
         weeks.append(week)
@@ -91,10 +98,7 @@ def run_everything(settings: Settings, *, instance: dg.DagsterInstance | None = 
     log(f"materializing every asset and check for weeks {weeks[0]} .. {weeks[-1]} ({len(weeks)} weeks) in one run")
     result = job.execute_in_process(
         instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": weeks[0].isoformat(),
-            "dagster/asset_partition_range_end": weeks[-1].isoformat(),
-        },
+        tags=week_range_tags(weeks[0], weeks[-1]),
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},  # step events stay in the UI
         raise_on_error=False,
     )

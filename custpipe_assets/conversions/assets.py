@@ -1,12 +1,15 @@
 """Dagster wiring for the conversions domain: affiliate conversions matched to the partner broker's registrations,
 and the exploratory report. Thin wrappers over `transforms.py`, `matching.py` and `report.py`.
 
-The sources arrive as overlapping batch files, so bronze and silver read every batch (a few thousand rows a week);
-the matching is weekly by conversion time and looks ahead past the week's end, so a registration landing in the
-next week is still found, and a registration is claimed by one week only.
+Conversions and broker rows are weekly by their own time (see `transforms.py`). The batch files overlap in time,
+so a run reads every batch file (a few thousand rows a week) and keeps the lines of its weeks. A week's matching
+reads the silver weeks on either side (`NEIGHBOUR_WEEKS`): a conversion late on Sunday finds its registration on
+Monday, and a registration is claimed by one week only. The page-category mapping and the file inventory are not
+weekly.
 """
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, weeks_of
+from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
 
 KINDS = {"polars", "duckdb"}
 POOL = "warehouse"
@@ -29,10 +32,21 @@ BRONZE_FILES = dg.AssetKey(["bronze", "conversion_source_files"])
 SILVER_CONVERSIONS = dg.AssetKey(["silver", "conversions"])
 SILVER_REGISTRATIONS = dg.AssetKey(["silver", "broker_registrations"])
 SILVER_MAPPING = dg.AssetKey(["silver", "page_category_mapping"])
+MAPPING_QUARANTINE = dg.AssetKey(["silver", "page_category_mapping_quarantine"])
 CONVERSION_QUARANTINE = dg.AssetKey(["silver", "conversion_quarantine"])
 CONVERSION_MATCHES = dg.AssetKey(["silver", "conversion_matches"])
 CONVERSIONS_MATCHED = dg.AssetKey(["gold", "conversions_matched"])
 CONVERSION_INSIGHTS = dg.AssetKey(["gold", "conversion_insights"])
+
+# a week's matching window reaches max_delay into the week before and the look-ahead into the week after; the first
+# week has no week before it and the latest none after it yet (allowed, hence the beta flag, its warning silenced)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    NEIGHBOUR_WEEKS = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True)
+BATCH_READERS: dict[str, Callable[[Path], transforms.BronzeRead]] = {
+    "conversions": transforms.read_conversions,
+    "registrations": transforms.read_broker_registrations,
+}
 
 
 def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
@@ -40,97 +54,124 @@ def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
     return stored.drop("week_start", strict=False) if stored.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
 
 
-def _with_source(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    return frame.select(pl.lit(source).alias("source"), pl.all())
+@dg.asset(key=BRONZE_MAPPING, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+          description="page_category_mapping.csv as landed: every line with its fields, file and line number.")
+def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
+    read = transforms.read_page_category_mapping(landing.root())
+    if read.files.is_empty():
+        context.log.warning(f"no page category mapping under {landing.root()}: every page_category is null")
+    return read.rows
 
 
 @dg.multi_asset(
     outs={
-        "conversions": dg.AssetOut(key=BRONZE_CONVERSIONS, group_name="bronze", kinds=KINDS | {"csv"},
-                                   description="Every conversion batch row as landed (text), with file and line."),
-        "registrations": dg.AssetOut(key=BRONZE_REGISTRATIONS, group_name="bronze", kinds=KINDS | {"csv"},
-                                     description="Every broker registration batch row as landed (text), with file and line."),
-        "mapping": dg.AssetOut(key=BRONZE_MAPPING, group_name="bronze", kinds=KINDS | {"csv"},
-                               description="page_category_mapping.csv as landed, with file and line."),
-        "files": dg.AssetOut(key=BRONZE_FILES, group_name="bronze", kinds=KINDS,
-                             description="One row per landed file: data lines and status (ok, empty, header only, wrong header)."),
-    },
-    pool=POOL,
-)
-def bronze_conversion_sources(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
-    root = landing.root()
-    reads = {
-        "conversions": transforms.read_conversions(root),
-        "registrations": transforms.read_broker_registrations(root),
-        "mapping": transforms.read_page_category_mapping(root),
-    }
-    for name, read in reads.items():
-        if read.files.is_empty():
-            context.log.warning(f"no {name} files under {root / 'brokerchooser'}: the table is empty this run")
-        yield dg.Output(read.rows, output_name=name)
-    files = pl.concat([_with_source(read.files, name) for name, read in reads.items()])
-    yield dg.Output(files, output_name="files", metadata={"files_by_status": dg.MetadataValue.json(counts_by(files, "status"))})
-
-
-@dg.multi_asset(
-    outs={
-        "conversions": dg.AssetOut(key=SILVER_CONVERSIONS, group_name="silver", kinds=KINDS,
-                                   description="Conversions: typed, UTC, ISO country codes, page category, one row per id."),
-        "registrations": dg.AssetOut(key=SILVER_REGISTRATIONS, group_name="silver", kinds=KINDS,
-                                     description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed."),
         "mapping": dg.AssetOut(key=SILVER_MAPPING, group_name="silver", kinds=KINDS,
                                description="measurement_category -> page_category, one row per category."),
-        "quarantine": dg.AssetOut(key=CONVERSION_QUARANTINE, group_name="silver", kinds=KINDS,
-                                  description="Every rejected line of every conversions source: source, file, line, raw, reason."),
+        "quarantine": dg.AssetOut(key=MAPPING_QUARANTINE, group_name="silver", kinds=KINDS,
+                                  description="Rejected mapping lines (repeats, contradictions, blanks) with line, raw text and reason."),
     },
-    ins={"conversions": dg.AssetIn(BRONZE_CONVERSIONS), "registrations": dg.AssetIn(BRONZE_REGISTRATIONS),
-         "mapping": dg.AssetIn(BRONZE_MAPPING)},
+    ins={"bronze": dg.AssetIn(BRONZE_MAPPING)},
     pool=POOL,
 )
-def silver_conversion_sources(
-    context: dg.AssetExecutionContext, landing: LandingResource,
-    conversions: pl.DataFrame, registrations: pl.DataFrame, mapping: pl.DataFrame,
-) -> Iterator[dg.Output]:
+def silver_page_category_mapping(bronze: pl.DataFrame) -> Iterator[dg.Output]:
+    cleaned = transforms.clean_page_category_mapping(bronze)
+    yield dg.Output(cleaned.rows, output_name="mapping", metadata={"rows_read": bronze.height})
+    yield dg.Output(cleaned.quarantine, output_name="quarantine", metadata={
+        "quarantined_by_reason": dg.MetadataValue.json(counts_by(cleaned.quarantine, "reason")),
+    })
+
+
+@dg.asset(key=BRONZE_FILES, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+          description="One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.")
+def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
-    # the read-time quarantine (unreadable lines, empty files) is recomputed from the files, not stored in bronze
-    reads = {
-        "conversions": transforms.read_conversions(root),
-        "registrations": transforms.read_broker_registrations(root),
-        "mapping": transforms.read_page_category_mapping(root),
-    }
-    clean_mapping = transforms.clean_page_category_mapping(mapping)
-    clean_conversions = transforms.clean_conversions(conversions, clean_mapping.rows)
-    clean_registrations = transforms.clean_broker_registrations(registrations)
-    cleaned = {"conversions": clean_conversions, "registrations": clean_registrations, "mapping": clean_mapping}
-    quarantine = pl.concat(
-        [_with_source(pl.concat([reads[name].quarantine, result.quarantine]), name) for name, result in cleaned.items()]
+    inventories = [
+        transforms.file_inventory(read(root)).select(pl.lit(source).alias("source"), pl.all())
+        for source, read in BATCH_READERS.items()
+    ]
+    mapping = transforms.read_page_category_mapping(root).files.select(
+        pl.lit("mapping").alias("source"), "source_file", "data_lines", "status",
+        pl.lit(None, pl.Date).alias("first_week"), pl.lit(None, pl.Date).alias("last_week"), "landed_week",
     )
-    balance = pl.concat([
-        _with_source(transforms.reconcile(reads[name].files, result.rows, reads[name].quarantine, result.quarantine), name)
-        for name, result in cleaned.items()
-    ])
-    unmapped = transforms.unmapped_measurement_categories(clean_conversions.rows)
-    yield dg.Output(clean_conversions.rows, output_name="conversions", metadata={
-        "rows_read": conversions.height, "unmapped_measurement_categories": unmapped.height,
-    })
-    yield dg.Output(clean_registrations.rows, output_name="registrations", metadata={"rows_read": registrations.height})
-    yield dg.Output(clean_mapping.rows, output_name="mapping")
-    yield dg.Output(quarantine, output_name="quarantine", metadata={
-        "quarantined_by_reason": dg.MetadataValue.json(counts_by(quarantine, "reason")),
-        "files_unbalanced": balance.filter(~pl.col("balanced")).height,
-    })
-    if not balance["balanced"].all():
-        context.log.error(f"conversion sources do not reconcile: {balance.filter(~pl.col('balanced')).to_dicts()}")
+    files = pl.concat([*inventories, mapping])
+    for source in BATCH_READERS:
+        if files.filter(pl.col("source") == source).is_empty():
+            context.log.warning(f"no {source} batch files under {root / 'brokerchooser'}: those tables are empty this run")
+    context.add_output_metadata({"files_by_status": dg.MetadataValue.json(counts_by(files, "status"))})
+    return files
 
 
 def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir: Path) -> list[dg.AssetsDefinition]:
+    """The weekly conversions assets and the gold tables built on them, for one partitions definition."""
+    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
-    @dg.asset(key=CONVERSION_MATCHES, group_name="silver", kinds=KINDS, partitions_def=partitions_def,
-              backfill_policy=HISTORY_BACKFILL, pool=POOL,
-              ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS), "registrations": dg.AssetIn(SILVER_REGISTRATIONS)},
-              description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence.")
+    @dg.multi_asset(
+        outs={
+            "conversions": dg.AssetOut(key=BRONZE_CONVERSIONS, group_name="bronze", kinds=KINDS | {"csv"},
+                                       description="Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line."),
+            "registrations": dg.AssetOut(key=BRONZE_REGISTRATIONS, group_name="bronze", kinds=KINDS | {"csv"},
+                                         description="Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line."),
+        },
+        **weekly,
+    )
+    def bronze_conversion_batches(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
+        root, weeks = landing.root(), weeks_of(context)
+        for name, read in BATCH_READERS.items():
+            rows = read(root).rows
+            in_range = rows.filter(pl.col("week_start").is_in(weeks))
+            if rows.height > in_range.height:
+                context.log.info(f"{rows.height - in_range.height} {name} lines belong to weeks outside this run")
+            yield dg.Output(
+                WeeklyBatches(weeks, lambda week, rows=in_range: rows.filter(pl.col("week_start") == week)),
+                output_name=name,
+                metadata={"lines_read_in_all_files": rows.height, "lines_in_these_weeks": in_range.height},
+            )
+
+    @dg.multi_asset(
+        outs={
+            "conversions": dg.AssetOut(key=SILVER_CONVERSIONS, group_name="silver", kinds=KINDS,
+                                       description="Conversions: typed, UTC, ISO country codes, page category, one row per id."),
+            "registrations": dg.AssetOut(key=SILVER_REGISTRATIONS, group_name="silver", kinds=KINDS,
+                                         description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed."),
+            "quarantine": dg.AssetOut(key=CONVERSION_QUARANTINE, group_name="silver", kinds=KINDS,
+                                      description="Every rejected conversion and broker line of the week: source, file, line, raw line, reason."),
+        },
+        ins={"bronze_conversions": dg.AssetIn(BRONZE_CONVERSIONS), "bronze_registrations": dg.AssetIn(BRONZE_REGISTRATIONS),
+             "mapping": dg.AssetIn(SILVER_MAPPING)},
+        **weekly,
+    )
+    def silver_conversion_batches(
+        context: dg.AssetExecutionContext, bronze_conversions: WeeklyBatches, bronze_registrations: WeeklyBatches,
+        mapping: pl.DataFrame,
+    ) -> Iterator[dg.Output]:
+        rejected: dict[date, list[pl.DataFrame]] = {week: [] for week in bronze_conversions.weeks}
+
+        def cleaner(source: str, clean: Callable[[pl.DataFrame], transforms.Cleaned]):
+            def clean_week(week: date, bronze: pl.DataFrame) -> pl.DataFrame:
+                cleaned = clean(bronze)
+                # the week's rejects are small: kept (detached from the week's buffers) for the quarantine output
+                rejected[week].append(detached(cleaned.quarantine.select(pl.lit(source).alias("source"), pl.all())))
+                return cleaned.rows
+            return clean_week
+
+        yield dg.Output(bronze_conversions.map(cleaner("conversions", lambda rows: transforms.clean_conversions(rows, mapping))),
+                        output_name="conversions")
+        yield dg.Output(bronze_registrations.map(cleaner("registrations", transforms.clean_broker_registrations)),
+                        output_name="registrations")
+        quarantine = {week: pl.concat(frames) for week, frames in rejected.items()}  # both sources, every week
+        yield dg.Output(
+            WeeklyBatches(bronze_conversions.weeks, quarantine.pop),
+            output_name="quarantine",
+            metadata={"quarantined_by_reason": dg.MetadataValue.json(counts_by(pl.concat(list(quarantine.values())), "reason"))},
+        )
+
+    @dg.asset(key=CONVERSION_MATCHES, group_name="silver", kinds=KINDS,
+              ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
+                   "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS)},
+              description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence.",
+              **weekly)
     def conversion_matches(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame) -> WeeklyBatches:
-        def match(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
+        def match(week: date) -> pl.DataFrame:
             if conversions.is_empty() or registrations.is_empty():
                 return pl.DataFrame(schema=matching.MATCH_SCHEMA)
             return matching.match_week(conversions, registrations, week)
@@ -168,7 +209,7 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
             "written_to": dg.MetadataValue.json([str(path) for path in written]),
         })
 
-    return [conversion_matches, conversions_matched, conversion_insights]
+    return [bronze_conversion_batches, silver_conversion_batches, conversion_matches, conversions_matched, conversion_insights]
 
 
-CONVERSION_SOURCE_ASSETS = [bronze_conversion_sources, silver_conversion_sources]
+CONVERSION_REFERENCE_ASSETS = [bronze_page_category_mapping, silver_page_category_mapping, bronze_conversion_source_files]

@@ -1,20 +1,44 @@
 """Data checks for the conversions domain: Pandera schemas, countries that could not be resolved, the one-to-one
-matching, and every landed line accounted for."""
+matching, files that could not be read, and every landed line accounted for in its week."""
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.conversions import assets
-from custpipe_assets.core.checks import schema_check, sql_check
+from custpipe_assets.conversions import assets, transforms
+from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check
+from custpipe_assets.core.warehouse import table_name
 
+CLEANING_REASONS = [
+    "invalid_id", "invalid_created_at", "invalid_is_mobile", "invalid_timestamp", "missing_value", "duplicate",
+    "duplicate_id", "conflicting_mapping",
+]
 CONVERSIONS = pa.DataFrameSchema(
     {
         "conversion_id": pa.Column(pl.Int64, unique=True),
         "created_at": pa.Column(nullable=False),  # a UTC timestamp (DuckDB may name the zone Etc/UTC)
         "country_code": pa.Column(pl.String, pa.Check.str_matches(r"^[A-Z]{2}$"), nullable=True),
     },
-    description="One row per conversion id; country codes are ISO 3166 alpha-2 or null (never guessed).",
+    description="One row per conversion id in the week; country codes are ISO 3166 alpha-2 or null (never guessed).",
+)
+REGISTRATIONS = pa.DataFrameSchema(
+    {
+        "registration_key": pa.Column(pl.String, unique=True),
+        "registered_at": pa.Column(nullable=False),
+        "residency_code": pa.Column(pl.String, pa.Check.str_matches(r"^[A-Z]{2}$"), nullable=True),
+        "ip_country_code": pa.Column(pl.String, pa.Check.str_matches(r"^[A-Z]{2}$"), nullable=True),
+        "important_score": pa.Column(pl.Int64, nullable=True),
+    },
+    description="One row per kept broker line; country codes are ISO 3166 alpha-2 or null; score an integer or null.",
+)
+QUARANTINE = pa.DataFrameSchema(
+    {
+        "source": pa.Column(pl.String, pa.Check.isin(["conversions", "registrations"])),
+        "source_file": pa.Column(pl.String),
+        "line_number": pa.Column(pl.Int64, pa.Check.ge(2)),
+        "reason": pa.Column(pl.String, pa.Check.isin([*transforms.READ_ISSUES, *CLEANING_REASONS])),
+    },
+    description="Every rejected line names its source, file, data line and a known reason.",
 )
 MATCHES = pa.DataFrameSchema(
     {
@@ -28,10 +52,49 @@ MATCHES = pa.DataFrameSchema(
 )
 
 
+def _weekly_count(table: str, where: str = "true") -> str:
+    return f"select week_start, count(*) as rows from {table} where week_start = any($weeks) and {where} group by 1"
+
+
+def _weekly_reconciliation(silver: dg.AssetKey, bronze: dg.AssetKey, source: str, partitions_def) -> dg.AssetChecksDefinition:
+    silver_table, bronze_table = table_name(silver), table_name(bronze)
+    return reconciliation_check(
+        silver,
+        name="reconciles",
+        description=f"Per week: landed {source} lines ({bronze_table}) = {silver_table} rows + quarantined {source} lines.",
+        rows_in_sql=_weekly_count(bronze_table),
+        rows_out_sql=_weekly_count(silver_table),
+        rows_quarantined_sql=_weekly_count("silver.conversion_quarantine", f"source = '{source}'"),
+        partitions_def=partitions_def,
+        additional_deps=[bronze, assets.CONVERSION_QUARANTINE],
+    )
+
+
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    weekly = {"partitions_def": partitions_def}
     return [
-        schema_check(assets.SILVER_CONVERSIONS, CONVERSIONS),
-        schema_check(assets.CONVERSION_MATCHES, MATCHES, partitions_def=partitions_def),
+        schema_check(assets.SILVER_CONVERSIONS, CONVERSIONS, **weekly),
+        schema_check(assets.SILVER_REGISTRATIONS, REGISTRATIONS, **weekly),
+        schema_check(assets.CONVERSION_QUARANTINE, QUARANTINE, **weekly),
+        schema_check(assets.CONVERSION_MATCHES, MATCHES, **weekly),
+        _weekly_reconciliation(assets.SILVER_CONVERSIONS, assets.BRONZE_CONVERSIONS, "conversions", partitions_def),
+        _weekly_reconciliation(assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", partitions_def),
+        reconciliation_check(
+            assets.SILVER_MAPPING,
+            name="reconciles",
+            description="Mapping lines landed = mapping rows kept + mapping lines quarantined.",
+            rows_in_sql="select count(*) as rows from bronze.page_category_mapping",
+            rows_out_sql="select count(*) as rows from silver.page_category_mapping",
+            rows_quarantined_sql="select count(*) as rows from silver.page_category_mapping_quarantine",
+            additional_deps=[assets.BRONZE_MAPPING, assets.MAPPING_QUARANTINE],
+        ),
+        sql_check(
+            assets.SILVER_CONVERSIONS,
+            name="conversion_id_unique_across_weeks",
+            description="No conversion id is kept in two weeks (a re-sent id with another created_at would be).",
+            failing_rows_sql="""select conversion_id, list(week_start order by week_start) as weeks
+                                from silver.conversions group by 1 having count(*) > 1""",
+        ),
         sql_check(
             assets.CONVERSION_MATCHES,
             name="registration_used_once",
@@ -57,20 +120,26 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             severity=dg.AssetCheckSeverity.WARN,
         ),
         sql_check(
-            assets.CONVERSION_QUARANTINE,
-            name="reconciles",
-            description="Every landed data line is a silver row or a quarantine row, per source (rows in = out + quarantined).",
+            assets.BRONZE_FILES,
+            name="files_readable",
+            description="Landed files that are empty, header only, or not in the expected columns (e.g. wrong separator).",
+            failing_rows_sql="""select source, source_file, status, data_lines from bronze.conversion_source_files
+                                where status <> 'ok' order by source, source_file""",
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
+        sql_check(
+            assets.BRONZE_FILES,
+            name="every_line_in_a_materialized_week",
+            description="Files whose data lines are not all in the weekly bronze tables: a week they feed was not run yet.",
             failing_rows_sql="""
-                with landed as (select source, sum(data_lines) as rows_in from bronze.conversion_source_files group by 1),
-                     kept as (select 'conversions' as source, count(*) as rows_out from silver.conversions
-                              union all select 'registrations', count(*) from silver.broker_registrations
-                              union all select 'mapping', count(*) from silver.page_category_mapping),
-                     rejected as (select source, count(*) as rows_quarantined from silver.conversion_quarantine
-                                  where line_number >= 2 group by 1)
-                select landed.source, rows_in, coalesce(rows_out, 0) as rows_out,
-                       coalesce(rows_quarantined, 0) as rows_quarantined
-                from landed left join kept using (source) left join rejected using (source)
-                where rows_in <> coalesce(rows_out, 0) + coalesce(rows_quarantined, 0)""",
-            additional_deps=[assets.BRONZE_FILES, assets.SILVER_CONVERSIONS, assets.SILVER_REGISTRATIONS, assets.SILVER_MAPPING],
+                with stored as (select source_file, count(*) as lines from bronze.conversions group by 1
+                                union all
+                                select source_file, count(*) from bronze.broker_registrations group by 1)
+                select source, source_file, data_lines, coalesce(lines, 0) as lines_in_weekly_tables, first_week, last_week
+                from bronze.conversion_source_files left join stored using (source_file)
+                where source <> 'mapping' and data_lines <> coalesce(lines, 0)
+                order by source_file""",
+            additional_deps=[assets.BRONZE_CONVERSIONS, assets.BRONZE_REGISTRATIONS],
+            severity=dg.AssetCheckSeverity.WARN,
         ),
     ]

@@ -1,18 +1,26 @@
 """Bronze reading and silver cleaning of the BrokerChooser sources: pure functions over Polars frames.
 
-What belongs here: landed files -> bronze frames (every row as strings, with `source_file` and 1-based
-`line_number`, the header being line 1; lines that cannot be read become quarantine rows), bronze -> silver
-(typed columns, ISO country codes, UTC times, deduplication, category mapping), and the reconciliation proving
-every landed line is either kept or quarantined. Matching lives in `matching.py`, the report in `report.py`.
+What belongs here: landed files -> bronze frames (one row per landed data line, with `source_file`, 1-based
+`line_number` (the header is line 1), the line as landed in `raw_line`, its fields as strings and, for a line
+that could not be split into fields, its `read_issue`), the week each line belongs to, and bronze -> silver (typed
+columns, ISO country codes, UTC times, deduplication, category mapping). Matching lives in `matching.py`, the
+report in `report.py`.
+
+Weekly partitions (Monday 00:00 UTC) are by the line's own time: `created_at` for conversions, `timestamp` for
+broker rows, read from the field or, when the line cannot be split, from the first time-looking text in it. A line
+with no readable time belongs to the week of the nearest dated line above it in its file (below it, when none is
+above), and in a file without any dated line to the week the file was last modified (landed). So every landed
+line is in exactly one week, and a week's lines are its silver rows plus its quarantine rows.
 
 Every rejected line is a quarantine row `source_file, line_number, raw, reason`. Reasons:
-- file level (line_number 1 = the header, or null when there is none): `empty_file`, `header_only`,
-  `wrong_header` (not the expected columns, e.g. a file written with the wrong separator);
-- reading: `wrong_header` (each data line of such a file), `invalid_utf8`, `blank_line`, `unparseable`
-  (broken quoting), `too_many_fields`, `too_few_fields`;
+- reading: `wrong_header` (every data line of a file whose header is not the expected columns, e.g. written
+  with the wrong separator), `invalid_utf8`, `blank_line`, `unparseable` (broken quoting), `too_many_fields`,
+  `too_few_fields`;
 - cleaning: `invalid_id`, `invalid_created_at`, `invalid_is_mobile`, `invalid_timestamp`, `missing_value`,
   `duplicate` (same content as a row kept earlier), `duplicate_id` (conversion id kept earlier with other
   content), `conflicting_mapping` (measurement category mapped earlier to another page category).
+File-level findings (`empty_file`, `header_only`, `wrong_header`) are the `status` of the file in `files`: such a
+file has no data line to quarantine, and a check reports it.
 
 Values that are junk in an optional attribute do not cost the row: an `important_score` that is not an integer
 (`#REF!`) becomes null with the reason in `important_score_issue`; an unknown measurement category keeps its raw
@@ -22,8 +30,9 @@ value with a null `page_category`; an unresolvable country keeps its raw name wi
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -42,9 +51,12 @@ from custpipe_assets.conversions.formats import (
     MAPPING_SEPARATOR,
     SOURCE_DIR,
 )
+from custpipe_assets.core.arrivals import monday_of
 
 QUARANTINE_SCHEMA = {"source_file": pl.String, "line_number": pl.Int64, "raw": pl.String, "reason": pl.String}
-FILES_SCHEMA = {"source_file": pl.String, "data_lines": pl.Int64, "status": pl.String}
+FILES_SCHEMA = {"source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "landed_week": pl.Date}
+READ_ISSUES = ("wrong_header", "invalid_utf8", "blank_line", "unparseable", "too_many_fields", "too_few_fields")
+FILE_STATUSES = ("ok", "empty_file", "header_only", "wrong_header")
 # unix seconds outside [2000-01-01, 2100-01-01) are not registration times (milliseconds, typos)
 TIMESTAMP_RANGE = (946_684_800, 4_102_444_800)
 BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "0": False, "false": False, "f": False, "no": False}
@@ -52,75 +64,74 @@ BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "0": False, "f
 
 @dataclass(frozen=True)
 class BronzeRead:
-    """Rows as landed (all strings), the lines that could not be read, and one row per landed file."""
+    """One row per landed data line (fields as strings, `read_issue` when unreadable), one row per landed file."""
 
     rows: pl.DataFrame
-    quarantine: pl.DataFrame
     files: pl.DataFrame
 
 
 @dataclass(frozen=True)
 class Cleaned:
-    """Silver rows and the rows cleaning rejected."""
+    """Silver rows and the rows rejected (by reading or cleaning), each with its reason."""
 
     rows: pl.DataFrame
     quarantine: pl.DataFrame
 
 
 def bronze_schema(columns: Sequence[str]) -> dict[str, pl.DataType]:
-    """Bronze column order: provenance first, then the source's own columns, all strings."""
-    return {"source_file": pl.String, "line_number": pl.Int64, **{column: pl.String for column in columns}}
+    """Bronze column order: provenance and the line as landed first, then the source's own columns, all strings."""
+    return {
+        "source_file": pl.String, "line_number": pl.Int64, "raw_line": pl.String, "read_issue": pl.String,
+        **{column: pl.String for column in columns},
+    }
 
 
 def read_delimited_file(path: Path, *, separator: str, columns: Sequence[str], source_file: str) -> BronzeRead:
-    """Read one export line by line; never raises on content, every line ends up as a row or a quarantine row.
+    """Read one export line by line; never raises on content, every data line becomes exactly one row.
 
     One physical line is one record (the exports have no embedded newlines); quoted fields may contain the
     separator. Header names are matched case-insensitively and in any order.
     """
     rows: list[list[object]] = []
-    rejected: list[tuple[str, int | None, str, str]] = []
+    landed_week = monday_of(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date())
     lines = path.read_bytes().split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     lines = [line.removesuffix(b"\r") for line in lines]
     if not lines or not b"".join(lines).strip():
-        rejected.append((source_file, None, "", "empty_file"))
-        return _bronze(rows, rejected, columns, [(source_file, 0, "empty_file")])
+        return _bronze(rows, columns, [(source_file, 0, "empty_file", landed_week)])
 
     header_text = lines[0].decode("utf-8-sig", errors="replace")
     header = [name.strip().lower() for name in next(csv.reader([header_text], delimiter=separator))]
     data_lines = lines[1:]
-    if sorted(header) != sorted(columns):
-        rejected.append((source_file, 1, header_text, "wrong_header"))
-        for line_number, line in enumerate(data_lines, start=2):
-            rejected.append((source_file, line_number, line.decode("utf-8", errors="replace"), "wrong_header"))
-        return _bronze(rows, rejected, columns, [(source_file, len(data_lines), "wrong_header")])
-    if not data_lines:
-        rejected.append((source_file, 1, header_text, "header_only"))
-        return _bronze(rows, rejected, columns, [(source_file, 0, "header_only")])
-
-    positions = [header.index(column) for column in columns]
+    status = "ok" if sorted(header) == sorted(columns) else "wrong_header"
+    if status == "ok" and not data_lines:
+        status = "header_only"
+    unread = [None] * len(columns)
+    positions = [header.index(column) for column in columns] if status == "ok" else []
     for line_number, line in enumerate(data_lines, start=2):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            rejected.append((source_file, line_number, line.decode("utf-8", errors="replace"), "invalid_utf8"))
-            continue
-        if not text.strip():
-            rejected.append((source_file, line_number, text, "blank_line"))
-            continue
-        try:
-            fields = next(csv.reader([text], delimiter=separator, strict=True))
-        except csv.Error:
-            rejected.append((source_file, line_number, text, "unparseable"))
-            continue
-        if len(fields) != len(columns):
-            reason = "too_many_fields" if len(fields) > len(columns) else "too_few_fields"
-            rejected.append((source_file, line_number, text, reason))
-            continue
-        rows.append([source_file, line_number, *(fields[position] for position in positions)])
-    return _bronze(rows, rejected, columns, [(source_file, len(data_lines), "ok")])
+        text = line.decode("utf-8", errors="replace")
+        issue, fields = _split_line(line, text, separator, len(columns)) if positions else ("wrong_header", None)
+        values = unread if fields is None else [fields[position] for position in positions]
+        rows.append([source_file, line_number, text, issue, *values])
+    return _bronze(rows, columns, [(source_file, len(data_lines), status, landed_week)])
+
+
+def _split_line(line: bytes, text: str, separator: str, width: int) -> tuple[str | None, list[str] | None]:
+    """(read_issue, fields) of one data line: fields when it splits into exactly `width` of them."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8", None
+    if not text.strip():
+        return "blank_line", None
+    try:
+        fields = next(csv.reader([text], delimiter=separator, strict=True))
+    except csv.Error:
+        return "unparseable", None
+    if len(fields) != width:
+        return ("too_many_fields" if len(fields) > width else "too_few_fields"), None
+    return None, fields
 
 
 def read_batch_folder(folder: Path, *, separator: str, columns: Sequence[str]) -> BronzeRead:
@@ -133,23 +144,92 @@ def read_batch_folder(folder: Path, *, separator: str, columns: Sequence[str]) -
 
 
 def read_conversions(landing_dir: Path) -> BronzeRead:
-    """Bronze conversions from `brokerchooser/conversions/*.csv`; an absent folder gives empty frames."""
+    """Bronze conversions from `brokerchooser/conversions/*.csv`, each line with its week; absent folder: empty."""
     folder = Path(landing_dir) / SOURCE_DIR / CONVERSIONS_DIR
-    return read_batch_folder(folder, separator=CONVERSIONS_SEPARATOR, columns=CONVERSION_COLUMNS)
+    return with_weeks(read_batch_folder(folder, separator=CONVERSIONS_SEPARATOR, columns=CONVERSION_COLUMNS),
+                      CONVERSION_TIME)
 
 
 def read_broker_registrations(landing_dir: Path) -> BronzeRead:
-    """Bronze broker rows from `brokerchooser/broker_data/*.csv`; an absent folder gives empty frames."""
+    """Bronze broker rows from `brokerchooser/broker_data/*.csv`, each line with its week; absent folder: empty."""
     folder = Path(landing_dir) / SOURCE_DIR / BROKER_DIR
-    return read_batch_folder(folder, separator=BROKER_SEPARATOR, columns=BROKER_COLUMNS)
+    return with_weeks(read_batch_folder(folder, separator=BROKER_SEPARATOR, columns=BROKER_COLUMNS),
+                      REGISTRATION_TIME)
+
+
+def read_batch_file(path: Path) -> BronzeRead:
+    """One conversions or broker batch file as bronze with weeks (for the arrival sensor); folder says which."""
+    conversions = path.parent.name == CONVERSIONS_DIR
+    read = read_delimited_file(
+        path, source_file=f"{path.parent.name}/{path.name}",
+        separator=CONVERSIONS_SEPARATOR if conversions else BROKER_SEPARATOR,
+        columns=CONVERSION_COLUMNS if conversions else BROKER_COLUMNS,
+    )
+    return with_weeks(read, CONVERSION_TIME if conversions else REGISTRATION_TIME)
 
 
 def read_page_category_mapping(landing_dir: Path) -> BronzeRead:
-    """Bronze mapping from `brokerchooser/page_category_mapping.csv`; an absent file gives empty frames."""
+    """Bronze mapping from `brokerchooser/page_category_mapping.csv` (not weekly); an absent file gives empty frames."""
     path = Path(landing_dir) / SOURCE_DIR / MAPPING_FILE
     if not path.is_file():
         return _concat_reads([], MAPPING_COLUMNS)
     return read_delimited_file(path, separator=MAPPING_SEPARATOR, columns=MAPPING_COLUMNS, source_file=MAPPING_FILE)
+
+
+def _created_at(text: pl.Expr) -> pl.Expr:
+    """`YYYY-MM-DD HH:MM:SS` (UTC) as a datetime; null when it is not a real time."""
+    return (
+        text.str.strip_chars()
+        .str.strptime(pl.Datetime("us"), CREATED_AT_FORMAT, strict=False)
+        .dt.replace_time_zone("UTC")
+    )
+
+
+def _registered_at(text: pl.Expr) -> pl.Expr:
+    """Unix seconds as a UTC datetime; null when not an integer in TIMESTAMP_RANGE."""
+    seconds = text.str.strip_chars().cast(pl.Int64, strict=False)
+    in_range = pl.when(seconds.is_between(*TIMESTAMP_RANGE, closed="left")).then(seconds)
+    return pl.from_epoch(in_range, time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+
+
+@dataclass(frozen=True)
+class LineTime:
+    """How a line's time is read: from its field, or, for a line that could not be split, from its raw text."""
+
+    field: str
+    parse: Callable[[pl.Expr], pl.Expr]
+    raw_pattern: str  # the first capture group is the time text
+
+    def expr(self) -> pl.Expr:
+        from_raw = pl.when(pl.col("read_issue").is_not_null()).then(pl.col("raw_line").str.extract(self.raw_pattern))
+        return pl.coalesce(self.parse(pl.col(self.field)), self.parse(from_raw))
+
+
+CONVERSION_TIME = LineTime("created_at", _created_at, r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
+REGISTRATION_TIME = LineTime("timestamp", _registered_at, r"^\s*(\d{9,10})\s*,")
+
+
+def with_weeks(read: BronzeRead, line_time: LineTime) -> BronzeRead:
+    """Add `week_start` to every bronze row: the week of its own time, else of its nearest dated neighbour in
+    the file, else the week the file landed (see the module doc)."""
+    rows = (
+        read.rows.sort("source_file", "line_number")
+        .with_columns(week_start=line_time.expr().dt.truncate("1w").dt.date())
+        .with_columns(pl.col("week_start").forward_fill().backward_fill().over("source_file"))
+        .join(read.files.select("source_file", "landed_week"), on="source_file", how="left", maintain_order="left")
+        .select(pl.coalesce("week_start", "landed_week").alias("week_start"), *read.rows.columns)
+    )
+    return BronzeRead(rows, read.files)
+
+
+def file_inventory(read: BronzeRead) -> pl.DataFrame:
+    """One row per landed file: data lines, status, and the first and last week its lines belong to."""
+    weeks = read.rows.group_by("source_file").agg(
+        pl.col("week_start").min().alias("first_week"), pl.col("week_start").max().alias("last_week")
+    )
+    return read.files.join(weeks, on="source_file", how="left", maintain_order="left").select(
+        "source_file", "data_lines", "status", "first_week", "last_week", "landed_week"
+    )
 
 
 def clean_page_category_mapping(bronze: pl.DataFrame) -> Cleaned:
@@ -157,7 +237,7 @@ def clean_page_category_mapping(bronze: pl.DataFrame) -> Cleaned:
     stripped = bronze.with_columns(pl.col(column).str.strip_chars() for column in MAPPING_COLUMNS)
     blank = (pl.col("page_category") == "") | (pl.col("measurement_category") == "")
     judged = _judge_duplicates(
-        stripped.with_columns(reason=pl.when(blank).then(pl.lit("missing_value"))),
+        stripped.with_columns(reason=_first_issue(pl.when(blank).then(pl.lit("missing_value")))),
         key="measurement_category",
         content="page_category",
         conflict_reason="conflicting_mapping",
@@ -165,7 +245,7 @@ def clean_page_category_mapping(bronze: pl.DataFrame) -> Cleaned:
     kept = judged.filter(pl.col("reason").is_null()).select(
         "page_category", "measurement_category", "source_file", "line_number"
     )
-    return Cleaned(kept.sort("line_number"), _quarantine_from(bronze, judged, MAPPING_COLUMNS, MAPPING_SEPARATOR))
+    return Cleaned(kept.sort("line_number"), _quarantine_from(bronze, judged))
 
 
 def clean_conversions(bronze: pl.DataFrame, mapping: pl.DataFrame) -> Cleaned:
@@ -180,12 +260,10 @@ def clean_conversions(bronze: pl.DataFrame, mapping: pl.DataFrame) -> Cleaned:
     ).with_columns(pl.col(column).str.strip_chars() for column in CONVERSION_COLUMNS)
     typed = stripped.with_columns(
         conversion_id=pl.col("id").cast(pl.Int64, strict=False),
-        created_at_utc=pl.col("created_at")
-        .str.strptime(pl.Datetime("us"), CREATED_AT_FORMAT, strict=False)
-        .dt.replace_time_zone("UTC"),
+        created_at_utc=_created_at(pl.col("created_at")),
         is_mobile_flag=pl.col("is_mobile").str.to_lowercase().replace_strict(BOOLEAN_WORDS, default=None),
     ).with_columns(pl.col("is_mobile_flag").cast(pl.Boolean))
-    invalid = (
+    invalid = _first_issue(
         pl.when(pl.col("conversion_id").is_null())
         .then(pl.lit("invalid_id"))
         .when(pl.col("created_at_utc").is_null())
@@ -218,7 +296,7 @@ def clean_conversions(bronze: pl.DataFrame, mapping: pl.DataFrame) -> Cleaned:
         )
         .sort("created_at", "conversion_id")
     )
-    return Cleaned(silver, _quarantine_from(bronze, judged, CONVERSION_COLUMNS, CONVERSIONS_SEPARATOR))
+    return Cleaned(silver, _quarantine_from(bronze, judged))
 
 
 def clean_broker_registrations(bronze: pl.DataFrame) -> Cleaned:
@@ -231,15 +309,14 @@ def clean_broker_registrations(bronze: pl.DataFrame) -> Cleaned:
     stripped = bronze.with_columns(
         content=pl.concat_str(list(BROKER_COLUMNS), separator="\x1f"),
     ).with_columns(pl.col(column).str.strip_chars() for column in BROKER_COLUMNS)
-    seconds = pl.col("timestamp").cast(pl.Int64, strict=False)
     typed = stripped.with_columns(
-        seconds=pl.when(seconds.is_between(*TIMESTAMP_RANGE, closed="left")).then(seconds),
+        registered_at=_registered_at(pl.col("timestamp")),
         score=pl.col("important_score").cast(pl.Int64, strict=False),
     )
-    invalid = pl.when(pl.col("seconds").is_null()).then(pl.lit("invalid_timestamp"))
+    invalid = _first_issue(pl.when(pl.col("registered_at").is_null()).then(pl.lit("invalid_timestamp")))
     judged = _judge_duplicates(typed.with_columns(reason=invalid), key="content", content="content")
     kept = judged.filter(pl.col("reason").is_null())
-    registered_at = pl.from_epoch(pl.col("seconds"), time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+    registered_at = pl.col("registered_at")
     silver = (
         kept.with_columns(pl.col("country_residency", "ip_country").replace("", None))
         .pipe(with_country_code, "country_residency", "residency_code")
@@ -263,7 +340,7 @@ def clean_broker_registrations(bronze: pl.DataFrame) -> Cleaned:
         )
         .sort("registered_at", "registration_key")
     )
-    return Cleaned(silver, _quarantine_from(bronze, judged, BROKER_COLUMNS, BROKER_SEPARATOR))
+    return Cleaned(silver, _quarantine_from(bronze, judged))
 
 
 def unmapped_measurement_categories(conversions: pl.DataFrame) -> pl.DataFrame:
@@ -276,62 +353,24 @@ def unmapped_measurement_categories(conversions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def reconcile(files: pl.DataFrame, kept: pl.DataFrame, *quarantines: pl.DataFrame) -> pl.DataFrame:
-    """Per landed file: data lines in, rows kept, rows quarantined, and whether every line is in exactly one.
-
-    `files` is `BronzeRead.files`; `kept` the silver rows; `quarantines` every quarantine frame of the same
-    source (reading and cleaning). File-level quarantine rows (header, empty file) are not data lines.
-    """
-    rejected = pl.concat(
-        [q.select("source_file", "line_number") for q in quarantines] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)],
-        how="vertical",
-    ).filter(pl.col("line_number") >= 2)
-    kept_lines = kept.select("source_file", "line_number")
-    accounted = pl.concat([kept_lines, rejected.select("source_file", "line_number")])
-    per_file = (
-        files.select("source_file", pl.col("data_lines").alias("rows_in"))
-        .join(_count_per_file(kept_lines, "rows_out"), on="source_file", how="full", coalesce=True)
-        .join(_count_per_file(rejected, "rows_quarantined"), on="source_file", how="full", coalesce=True)
-        .join(_count_per_file(accounted.unique(), "distinct_lines"), on="source_file", how="full", coalesce=True)
-        .with_columns(pl.col("rows_in", "rows_out", "rows_quarantined", "distinct_lines").fill_null(0))
-    )
-    return per_file.select(
-        "source_file",
-        "rows_in",
-        "rows_out",
-        "rows_quarantined",
-        (
-            (pl.col("rows_in") == pl.col("rows_out") + pl.col("rows_quarantined"))
-            & (pl.col("distinct_lines") == pl.col("rows_out") + pl.col("rows_quarantined"))
-        ).alias("balanced"),
-    ).sort("source_file")
-
-
-def _count_per_file(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-    return frame.group_by("source_file").agg(pl.len().cast(pl.Int64).alias(name))
-
-
-def _bronze(
-    rows: list[list[object]],
-    rejected: list[tuple[str, int | None, str, str]],
-    columns: Sequence[str],
-    files: list[tuple[str, int, str]],
-) -> BronzeRead:
+def _bronze(rows: list[list[object]], columns: Sequence[str], files: list[tuple[str, int, str, object]]) -> BronzeRead:
     return BronzeRead(
         rows=pl.DataFrame(rows, schema=bronze_schema(columns), orient="row"),
-        quarantine=pl.DataFrame(rejected, schema=QUARANTINE_SCHEMA, orient="row"),
         files=pl.DataFrame(files, schema=FILES_SCHEMA, orient="row"),
     )
 
 
 def _concat_reads(reads: list[BronzeRead], columns: Sequence[str]) -> BronzeRead:
-    empty = _bronze([], [], columns, [])
-    reads = [empty, *reads]
+    reads = [_bronze([], columns, []), *reads]
     return BronzeRead(
         rows=pl.concat([read.rows for read in reads]),
-        quarantine=pl.concat([read.quarantine for read in reads]),
         files=pl.concat([read.files for read in reads]),
     )
+
+
+def _first_issue(cleaning_issue: pl.Expr) -> pl.Expr:
+    """A line's reason: why it could not be read, else why cleaning rejects it (null: kept)."""
+    return pl.coalesce(pl.col("read_issue"), cleaning_issue)
 
 
 def _judge_duplicates(
@@ -353,23 +392,12 @@ def _judge_duplicates(
     return pl.concat([frame.filter(pl.col("reason").is_not_null()), valid.drop("first_content", "is_first")])
 
 
-def _quarantine_from(
-    bronze: pl.DataFrame, judged: pl.DataFrame, columns: Sequence[str], separator: str
-) -> pl.DataFrame:
-    """Rejected rows as quarantine rows, `raw` rebuilt from the landed fields as a CSV line."""
+def _quarantine_from(bronze: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows as quarantine rows: the line as landed, its reason, and its week when bronze has one."""
     rejected = judged.filter(pl.col("reason").is_not_null()).select("source_file", "line_number", "reason")
+    week = ["week_start"] if "week_start" in bronze.columns else []
     return (
         bronze.join(rejected, on=["source_file", "line_number"], how="inner")
-        .select("source_file", "line_number", _raw_line(columns, separator).alias("raw"), "reason")
+        .select(*week, "source_file", "line_number", pl.col("raw_line").alias("raw"), "reason")
         .sort("source_file", "line_number")
     )
-
-
-def _raw_line(columns: Sequence[str], separator: str) -> pl.Expr:
-    quoted = [
-        pl.when(pl.col(column).str.contains_any([separator, '"']))
-        .then(pl.concat_str(pl.lit('"'), pl.col(column).str.replace_all('"', '""', literal=True), pl.lit('"')))
-        .otherwise(pl.col(column))
-        for column in columns
-    ]
-    return pl.concat_str(quoted, separator=separator)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -13,3 +13,19 @@ HISTORY_BACKFILL = dg.BackfillPolicy.single_run()
 def weekly_partitions(first_week: date) -> dg.WeeklyPartitionsDefinition:
     """Weeks from `first_week` (a Monday) to the last complete week; `day_offset=1` makes them start on Monday."""
     return dg.WeeklyPartitionsDefinition(start_date=first_week.isoformat(), day_offset=1, timezone="UTC")
+
+
+def week_range_tags(first: date, last: date) -> dict[str, str]:
+    """Run tags that make one run cover the weeks first..last (how a single-run backfill is launched)."""
+    return {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+
+
+def contiguous_week_ranges(weeks: set[date]) -> list[tuple[date, date]]:
+    """Mondays grouped into runs of consecutive weeks: {09-03, 09-10, 10-01} -> [(09-03, 09-10), (10-01, 10-01)]."""
+    ranges: list[tuple[date, date]] = []
+    for week in sorted(weeks):
+        if ranges and week - ranges[-1][1] == timedelta(days=7):
+            ranges[-1] = (ranges[-1][0], week)
+        else:
+            ranges.append((week, week))
+    return ranges

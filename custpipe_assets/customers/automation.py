@@ -20,6 +20,9 @@ def _week_of_day_file(path: Path) -> list[date]:
         return []
 
 
+LANDED_FILES = (f"{TRANSACTIONS_DIR}/d=*/{TRANSACTIONS_FILE}", _week_of_day_file)  # landing glob, weeks of a file
+
+
 def build_automation(partitions_def):
     transactions_job = weekly_job(
         WEEKLY_TRANSACTIONS_JOB,
@@ -37,7 +40,7 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "transaction_arrivals", transactions_job, partitions_def,
-        pattern=f"{TRANSACTIONS_DIR}/d=*/{TRANSACTIONS_FILE}", weeks_of_file=_week_of_day_file,
+        pattern=LANDED_FILES[0], weeks_of_file=LANDED_FILES[1],
         description="Runs exactly the weeks whose transaction day files are new or changed (once per file set).",
     )
     return [transactions_job, store_job], [monday_schedule(transactions_job), monday_schedule(store_job)], [sensor]

@@ -17,6 +17,9 @@ def _week_of_view_file(path: Path) -> list[date]:
         return []
 
 
+LANDED_FILES = (f"{assets.AMARO_DIR}/product_views/*/*.json", _week_of_view_file)  # landing glob, weeks of a file
+
+
 def build_automation(partitions_def):
     job = weekly_job(
         WEEKLY_PRODUCT_VIEWS_JOB,
@@ -27,7 +30,7 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "product_view_arrivals", job, partitions_def,
-        pattern=f"{assets.AMARO_DIR}/product_views/*/*.json", weeks_of_file=_week_of_view_file,
+        pattern=LANDED_FILES[0], weeks_of_file=LANDED_FILES[1],
         description="Runs exactly the weeks whose product-view files are new or changed (once per file set).",
     )
     return [job], [monday_schedule(job)], [sensor]

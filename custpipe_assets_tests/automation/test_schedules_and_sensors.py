@@ -73,7 +73,11 @@ def test_the_schedule_runs_the_last_complete_week_on_monday_morning(tmp_path):
     assert [request.partition_key for request in result.run_requests] == ["2018-09-10"]  # not the week just begun
 
 
-def test_a_new_conversions_batch_runs_the_weeks_its_rows_fall_in(tmp_path):
+def _range(request: dg.RunRequest) -> tuple[str, str]:
+    return request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]
+
+
+def test_a_new_conversions_batch_runs_its_weeks_and_their_neighbours_in_one_run(tmp_path):
     definitions = _definitions(tmp_path)
     batch = tmp_path / "brokerchooser" / "conversions" / "batch_1.csv"
     batch.parent.mkdir(parents=True)
@@ -83,13 +87,31 @@ def test_a_new_conversions_batch_runs_the_weeks_its_rows_fall_in(tmp_path):
                      "3;s3;junk line without a time\n")
     os.utime(batch, (LONG_AGO, LONG_AGO))
     first = _tick(definitions, tmp_path, None, "conversion_arrivals")
-    assert sorted(r.partition_key for r in first.run_requests) == ["2018-09-03", "2018-09-10"]
+    # lines in the weeks of 09-03 and 09-10; 09-17's matching opens an hour into 09-10; no week before 09-03
+    assert [_range(r) for r in first.run_requests] == [("2018-09-03", "2018-09-17")]
+    assert all(r.partition_key is None for r in first.run_requests)
     broker = tmp_path / "brokerchooser" / "broker_data" / "export_1.csv"
     broker.parent.mkdir(parents=True)
     broker.write_text("timestamp,country_residency,ip_country,important_score\n1537142400,,Germany,5\n")  # 2018-09-17
     os.utime(broker, (LONG_AGO, LONG_AGO))
     second = _tick(definitions, tmp_path, first.cursor, "conversion_arrivals")
-    assert [r.partition_key for r in second.run_requests] == ["2018-09-17"]
+    assert [_range(r) for r in second.run_requests] == [("2018-09-10", "2018-09-24")]
+    assert _tick(definitions, tmp_path, second.cursor, "conversion_arrivals").run_requests == []
+
+
+def test_the_conversions_schedule_reruns_the_week_before_the_one_that_ended(tmp_path):
+    schedule = _definitions(tmp_path).get_repository_def().get_schedule_def("weekly_conversions_schedule")
+    assert schedule.cron_schedule == "0 4 * * 1" and schedule.execution_timezone == "UTC"
+    with dg.instance_for_test() as instance:
+        def tick(monday: datetime):
+            return schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
+        assert [_range(r) for r in tick(datetime(2018, 9, 24, 4, tzinfo=timezone.utc)).run_requests] == [
+            ("2018-09-10", "2018-09-17")
+        ]
+        assert [_range(r) for r in tick(datetime(2018, 9, 10, 4, tzinfo=timezone.utc)).run_requests] == [
+            ("2018-09-03", "2018-09-03")  # no week before the first
+        ]
+        assert tick(datetime(2018, 9, 3, 4, tzinfo=timezone.utc)).run_requests == []
 
 
 def test_new_product_view_files_run_their_utc_week(tmp_path):

@@ -1,6 +1,7 @@
-"""Bronze reading, silver cleaning, country codes and reconciliation, on hand-made files with known answers and
-on the generated sample checked against DuckDB SQL over the raw files."""
+"""Bronze reading, the week of every landed line, silver cleaning, country codes and the per-week accounting, on
+hand-made files with known answers and on the generated sample checked against DuckDB SQL over the raw files."""
 
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,17 +19,16 @@ from custpipe_assets.conversions.countries import (
 from custpipe_assets.conversions.formats import BROKER_COLUMNS, CONVERSION_COLUMNS
 from custpipe_assets.conversions.transforms import (
     FILES_SCHEMA,
-    QUARANTINE_SCHEMA,
     bronze_schema,
     clean_broker_registrations,
     clean_conversions,
     clean_page_category_mapping,
+    file_inventory,
     read_batch_folder,
     read_broker_registrations,
     read_conversions,
     read_delimited_file,
     read_page_category_mapping,
-    reconcile,
     unmapped_measurement_categories,
 )
 
@@ -46,17 +46,19 @@ def _write(folder: Path, name: str, content: str | bytes) -> Path:
     return path
 
 
-def _quarantine(read) -> list[tuple]:
-    return sorted(read.quarantine.select("source_file", "line_number", "reason").iter_rows(), key=str)
+def _unreadable(read) -> list[tuple]:
+    unread = read.rows.filter(pl.col("read_issue").is_not_null())
+    return sorted(unread.select("source_file", "line_number", "read_issue").iter_rows(), key=str)
 
 
 def _conversions_bronze(*records: tuple[str, ...], source_file: str = "conversions/a.csv") -> pl.DataFrame:
-    rows = [[source_file, number, *record] for number, record in enumerate(records, start=2)]
+    rows = [[source_file, number, ";".join(record), None, *record] for number, record in enumerate(records, start=2)]
     return pl.DataFrame(rows, schema=bronze_schema(CONVERSION_COLUMNS), orient="row")
 
 
 def _broker_bronze(*rows: tuple[str, int, str, str, str, str]) -> pl.DataFrame:
-    return pl.DataFrame([list(row) for row in rows], schema=bronze_schema(BROKER_COLUMNS), orient="row")
+    lines = [[file, line, ",".join(fields), None, *fields] for file, line, *fields in rows]
+    return pl.DataFrame(lines, schema=bronze_schema(BROKER_COLUMNS), orient="row")
 
 
 # --- bronze reading -------------------------------------------------------------------------------------------
@@ -69,21 +71,16 @@ def test_empty_file_header_only_file_and_wrong_separator_file_are_reported_not_r
     _write(folder, "c_commas.csv", CONVERSIONS_HEADER.replace(";", ",") + "\n1,s,Germany,1,x,2018-09-03 10:00:00,y\n")
     read = read_batch_folder(folder, separator=";", columns=CONVERSION_COLUMNS)
 
-    assert read.rows.is_empty()
     assert read.rows.schema == pl.Schema(bronze_schema(CONVERSION_COLUMNS))
-    assert read.files.rows() == [
+    assert read.files.select("source_file", "data_lines", "status").rows() == [
         ("conversions/a_empty.csv", 0, "empty_file"),
         ("conversions/b_header_only.csv", 0, "header_only"),
         ("conversions/c_commas.csv", 1, "wrong_header"),
     ]
-    assert _quarantine(read) == [
-        ("conversions/a_empty.csv", None, "empty_file"),
-        ("conversions/b_header_only.csv", 1, "header_only"),
-        ("conversions/c_commas.csv", 1, "wrong_header"),
-        ("conversions/c_commas.csv", 2, "wrong_header"),
-    ]
-    comma_row = read.quarantine.filter(pl.col("line_number") == 2).get_column("raw").item()
-    assert comma_row == "1,s,Germany,1,x,2018-09-03 10:00:00,y"
+    # the one data line is kept as landed, unsplit, with why it could not be read
+    assert _unreadable(read) == [("conversions/c_commas.csv", 2, "wrong_header")]
+    assert read.rows.get_column("raw_line").item() == "1,s,Germany,1,x,2018-09-03 10:00:00,y"
+    assert read.rows.get_column("id").item() is None
 
 
 def test_broken_lines_become_quarantine_rows_with_their_line_numbers(tmp_path):
@@ -99,19 +96,21 @@ def test_broken_lines_become_quarantine_rows_with_their_line_numbers(tmp_path):
     )
     path = _write(tmp_path / "broker_data", "x.csv", content)
     read = read_delimited_file(path, separator=",", columns=BROKER_COLUMNS, source_file="broker_data/x.csv")
-    assert read.rows.rows() == [
+    readable = read.rows.filter(pl.col("read_issue").is_null()).drop("raw_line", "read_issue")
+    assert readable.rows() == [
         ("broker_data/x.csv", 2, "1536000000", "", "Germany", "5"),
         ("broker_data/x.csv", 8, "1536000005", "Korea, Republic of", "Korea, Republic of", "#REF!"),
     ]
-    assert _quarantine(read) == [
+    assert _unreadable(read) == [
         ("broker_data/x.csv", 3, "too_many_fields"),
         ("broker_data/x.csv", 4, "too_few_fields"),
         ("broker_data/x.csv", 5, "blank_line"),
         ("broker_data/x.csv", 6, "unparseable"),
         ("broker_data/x.csv", 7, "invalid_utf8"),
     ]
-    assert read.quarantine.filter(pl.col("line_number") == 3).get_column("raw").item() == "1536000001,,Germany,5,extra"
-    assert read.files.rows() == [("broker_data/x.csv", 7, "ok")]
+    assert read.rows.filter(pl.col("line_number") == 3).get_column("raw_line").item() == "1536000001,,Germany,5,extra"
+    assert read.files.select("source_file", "data_lines", "status").rows() == [("broker_data/x.csv", 7, "ok")]
+    assert read.rows.height == 7  # every data line is a row
 
 
 def test_header_columns_may_come_in_any_order_and_case(tmp_path):
@@ -124,9 +123,9 @@ def test_header_columns_may_come_in_any_order_and_case(tmp_path):
 
 def test_absent_sources_give_empty_frames_with_their_schemas(tmp_path):
     for read in (read_conversions(tmp_path), read_broker_registrations(tmp_path), read_page_category_mapping(tmp_path)):
-        assert read.rows.is_empty() and read.quarantine.is_empty() and read.files.is_empty()
-        assert read.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
+        assert read.rows.is_empty() and read.files.is_empty()
         assert read.files.schema == pl.Schema(FILES_SCHEMA)
+    assert read_conversions(tmp_path).rows.schema["week_start"] == pl.Date
 
 
 # --- silver conversions -----------------------------------------------------------------------------------------
@@ -158,8 +157,6 @@ def test_conversions_are_typed_and_bad_rows_quarantined_with_reasons():
         (5, "invalid_created_at"),
         (6, "invalid_is_mobile"),
     ]
-    first_raw = cleaned.quarantine.get_column("raw").to_list()[0]
-    assert first_raw == "x12;s3;Germany;1;top_cta;2018-09-10 00:00:00;review_page"
     assert unmapped_measurement_categories(cleaned.rows).rows() == [("'; DROP TABLE x;--", 1)]
     assert unresolved_country_names(cleaned.rows, "country_name", "country_code").rows() == [("Kosovo", 1)]
 
@@ -185,13 +182,22 @@ def test_duplicate_conversion_ids_keep_the_first_landed_row():
     ]
 
 
-def test_quarantine_raw_quotes_fields_that_contain_the_separator():
-    bronze = _conversions_bronze(
-        ("30", "s", "Germany", "1", "top_cta", "2018-09-03 10:00:00", "'; DROP TABLE x;--"),
-        ("30", "s", "Germany", "1", "top_cta", "2018-09-03 10:00:00", "'; DROP TABLE x;--"),
-    )
-    raw = clean_conversions(bronze, MAPPING).quarantine.get_column("raw").item()
-    assert raw == "30;s;Germany;1;top_cta;2018-09-03 10:00:00;\"'; DROP TABLE x;--\""
+def test_quarantine_keeps_each_rejected_line_exactly_as_landed(tmp_path):
+    lines = [
+        CONVERSIONS_HEADER,
+        '30;s;Germany;1;top_cta;2018-09-03 10:00:00;"\'; DROP TABLE x;--"',
+        '30;s;Germany;1;top_cta;2018-09-03 10:00:00;"\'; DROP TABLE x;--"',  # exact repeat: duplicate
+        "31;s;Germany;1;side;bar;2018-09-03 10:00:00;review_page",  # unquoted separator: too many fields
+        " 32 ;s;Germany;yes;top_cta;2018-09-03 10:01:00;review_page",  # padded id: fine once stripped
+    ]
+    _write(tmp_path / "conversions", "a.csv", "\n".join(lines) + "\n")
+    read = read_batch_folder(tmp_path / "conversions", separator=";", columns=CONVERSION_COLUMNS)
+    cleaned = clean_conversions(read.rows, MAPPING)
+    assert cleaned.quarantine.select("line_number", "raw", "reason").rows() == [
+        (3, lines[2], "duplicate"),
+        (4, lines[3], "too_many_fields"),
+    ]
+    assert cleaned.rows.select("conversion_id", "is_mobile").rows() == [(30, True), (32, True)]
 
 
 # --- silver registrations and mapping ---------------------------------------------------------------------------
@@ -227,14 +233,10 @@ def test_broker_rows_are_typed_exact_duplicates_removed_and_junk_scores_nulled_w
 
 
 def test_mapping_repeats_contradictions_and_blanks_are_quarantined():
+    pairs = [("broker_review", "review_page"), ("broker_review", "review_page"), ("education", "review_page"),
+             ("", "glossary"), ("education", "glossary")]
     bronze = pl.DataFrame(
-        [
-            ["m.csv", 2, "broker_review", "review_page"],
-            ["m.csv", 3, "broker_review", "review_page"],
-            ["m.csv", 4, "education", "review_page"],
-            ["m.csv", 5, "", "glossary"],
-            ["m.csv", 6, "education", "glossary"],
-        ],
+        [["m.csv", line, ";".join(pair), None, *pair] for line, pair in enumerate(pairs, start=2)],
         schema=bronze_schema(("page_category", "measurement_category")),
         orient="row",
     )
@@ -304,38 +306,74 @@ def _data_lines(path: Path) -> int:
     return max(len(lines) - 1, 0)
 
 
-def test_every_landed_line_is_kept_or_quarantined_exactly_once_per_source(conversions_sample):
+def _lines(frame: pl.DataFrame) -> list[tuple]:
+    return sorted(frame.select("source_file", "line_number", "week_start").iter_rows())
+
+
+def test_every_landed_line_is_in_one_week_and_kept_or_quarantined_in_that_week(conversions_sample):
     sample = conversions_sample
-    sources = {
-        "conversions": (sample.conversions_bronze, sample.conversions),
-        "broker_data": (sample.broker_bronze, sample.registrations),
-        "page_category_mapping.csv": (sample.mapping_bronze, sample.mapping),
-    }
-    for source, (bronze, cleaned) in sources.items():
-        reconciliation = reconcile(bronze.files, cleaned.rows, bronze.quarantine, cleaned.quarantine)
-        root = sample.landing_dir / "brokerchooser"
-        expected_in = {
-            str(path.relative_to(root)): _data_lines(path)
-            for path in (root.glob(f"{source}/*.csv") if "." not in source else [root / source])
-        }
-        assert dict(reconciliation.select("source_file", "rows_in").iter_rows()) == expected_in, source
-        assert reconciliation.get_column("balanced").all(), reconciliation
-        totals = reconciliation.select(pl.col("rows_in", "rows_out", "rows_quarantined").sum()).row(0)
-        assert totals[0] == totals[1] + totals[2] > 0
+    root = sample.landing_dir / "brokerchooser"
+    for folder, bronze, cleaned in (
+        ("conversions", sample.conversions_bronze, sample.conversions),
+        ("broker_data", sample.broker_bronze, sample.registrations),
+    ):
+        per_file = dict(bronze.rows.group_by("source_file").len().iter_rows())
+        landed = {str(path.relative_to(root)): _data_lines(path) for path in root.glob(f"{folder}/*.csv")}
+        assert per_file == {name: lines for name, lines in landed.items() if lines}, folder
+        accounted = _lines(cleaned.rows) + _lines(cleaned.quarantine)
+        assert len(set(accounted)) == len(accounted)  # no line twice
+        assert sorted(accounted) == _lines(bronze.rows), folder  # every line, in the week bronze gave it
+        assert bronze.rows.get_column("week_start").null_count() == 0
+    mapping_lines = sample.mapping.rows.height + sample.mapping.quarantine.height
+    assert mapping_lines == sample.mapping_bronze.rows.height == _data_lines(root / "page_category_mapping.csv")
 
 
-def test_reconciliation_notices_a_lost_or_double_counted_row(conversions_sample):
-    bronze, cleaned = conversions_sample.broker_bronze, conversions_sample.registrations
-    lost = reconcile(bronze.files, cleaned.rows.slice(1), bronze.quarantine, cleaned.quarantine)
-    assert lost.filter(~pl.col("balanced")).height == 1
-    doubled = reconcile(
-        bronze.files,
-        cleaned.rows,
-        bronze.quarantine,
-        cleaned.quarantine,
-        cleaned.rows.head(1).select("source_file", "line_number"),
-    )
-    assert doubled.filter(~pl.col("balanced")).height == 1
+def test_cleaning_week_by_week_gives_what_cleaning_everything_at_once_gives(conversions_sample):
+    """Duplicates in these exports share their time, so they never straddle weeks: the weekly pipeline keeps the
+    same rows as cleaning the whole history in one go."""
+    sample = conversions_sample
+    for bronze, clean, whole in (
+        (sample.conversions_bronze, lambda rows: clean_conversions(rows, sample.mapping.rows), sample.conversions),
+        (sample.broker_bronze, clean_broker_registrations, sample.registrations),
+    ):
+        weekly = [clean(week_rows) for _, week_rows in bronze.rows.group_by("week_start")]
+        assert _lines(pl.concat([w.rows for w in weekly])) == _lines(whole.rows)
+        assert _lines(pl.concat([w.quarantine for w in weekly])) == _lines(whole.quarantine)
+
+
+def test_a_line_without_a_readable_time_joins_the_week_of_its_nearest_dated_neighbour(tmp_path):
+    folder = tmp_path / "brokerchooser" / "conversions"
+    lines = [
+        CONVERSIONS_HEADER,
+        "1;s;Germany;1;x;not a time;review_page",  # line 2: nothing dated above -> the line below (09-03)
+        "2;s;Germany;1;x;2018-09-09 23:59:59;review_page",  # line 3: Sunday -> week of 09-03
+        "3;s;Germany;1;x;2018-09-31 25:61:00;review_page",  # line 4: impossible time -> line 3's week
+        "4;s;Germany;1;x;2018-09-10 00:00:00;extra;review_page",  # line 5: unreadable, but its time says 09-10
+        "#REF!",  # line 6: nothing at all -> line 5's week
+    ]
+    _write(folder, "a.csv", "\n".join(lines) + "\n")
+    undated = _write(folder, "b.csv", CONVERSIONS_HEADER + "\njunk;without;any;time;at;all;here\n")
+    landed = datetime(2018, 10, 3, 12, tzinfo=UTC).timestamp()  # a Wednesday
+    os.utime(undated, (landed, landed))
+    weeks = read_conversions(tmp_path).rows.select("source_file", "line_number", "week_start").rows()
+    assert weeks == [
+        ("conversions/a.csv", 2, date(2018, 9, 3)),
+        ("conversions/a.csv", 3, date(2018, 9, 3)),
+        ("conversions/a.csv", 4, date(2018, 9, 3)),
+        ("conversions/a.csv", 5, date(2018, 9, 10)),
+        ("conversions/a.csv", 6, date(2018, 9, 10)),
+        ("conversions/b.csv", 2, date(2018, 10, 1)),  # no dated line in the file: the week it landed
+    ]
+    broker = _write(tmp_path / "brokerchooser" / "broker_data", "x.csv",
+                    BROKER_HEADER + "\n1536537600,,Germany,5,extra\n#VALUE!,,Germany,4\n")  # Mon 2018-09-10 00:00
+    assert broker.exists()
+    registrations = read_broker_registrations(tmp_path)
+    assert registrations.rows.get_column("week_start").to_list() == [date(2018, 9, 10)] * 2
+    inventory = file_inventory(read_conversions(tmp_path))
+    assert inventory.select("source_file", "first_week", "last_week").rows() == [
+        ("conversions/a.csv", date(2018, 9, 3), date(2018, 9, 10)),
+        ("conversions/b.csv", date(2018, 10, 1), date(2018, 10, 1)),
+    ]
 
 
 def test_silver_counts_agree_with_duckdb_over_the_raw_files(conversions_sample):

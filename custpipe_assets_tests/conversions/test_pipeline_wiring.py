@@ -1,11 +1,20 @@
 """The conversions assets as Dagster runs them: the weekly matches in the warehouse, put together, meet the accuracy
 targets against the planted truth, and every landed line is accounted for."""
 
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
 import polars as pl
 
+from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB
 from custpipe_assets.conversions.generate import read_planted_truth
 from custpipe_assets.conversions.matching import match_quality
+from custpipe_assets.core.partitions import week_range_tags
+from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
+from custpipe_assets.definitions import build_definitions
+from custpipe_assets.run import landed_weeks
 
 
 def test_weekly_matches_meet_the_accuracy_targets(sample_run):
@@ -25,8 +34,90 @@ def test_gold_has_every_conversion_and_the_checks_pass(sample_run):
     matched = gold.filter(pl.col("registration_key").is_not_null())
     assert matched.height == warehouse.read("silver.conversion_matches").height
     assert matched["registration_registered_at"].null_count() == 0
-    for label in ("silver/conversion_quarantine:reconciles", "silver/conversions:schema",
+    for label in ("silver/conversions:reconciles", "silver/broker_registrations:reconciles", "silver/conversions:schema",
                   "silver/conversion_matches:registration_used_once"):
         assert label in sample_run.summary.checks_passed, label
     report_files = list((sample_run.settings.reports_dir / "conversions").glob("*.png"))
     assert report_files
+
+
+# --- the weekly job, run the way its Monday schedule runs it ----------------------------------------------------
+
+CONVERSIONS_HEADER = "id;session_id;country_name;is_mobile;ui_element;created_at;measurement_category"
+BROKER_HEADER = "timestamp,country_residency,ip_country,important_score"
+
+
+def _land(root: Path, folder: str, name: str, lines: list[str]) -> None:
+    path = root / "brokerchooser" / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _run_weeks(settings: Settings, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    job = build_definitions(settings).resolve_job_def(WEEKLY_CONVERSIONS_JOB)
+    return job.execute_in_process(instance=instance, tags=week_range_tags(date.fromisoformat(first), date.fromisoformat(last)))
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_week_has_run(tmp_path):
+    landing = tmp_path / "landing"
+    _land(landing, "conversions", "batch_1.csv", [
+        CONVERSIONS_HEADER,
+        "1;s1;France;0;top_cta;2018-09-05 10:00:00;review_page",
+        "2;s2;Germany;1;top_cta;2018-09-09 23:50:00;review_page",  # Sunday, 10 minutes before the week ends
+        "2;s2;Austria;1;top_cta;2018-09-09 23:50:00;review_page",  # the same id split into a second country row
+        "3;s3;Germany;1;side;bar;2018-09-11 09:00:00;review_page",  # one field too many
+    ])
+    _land(landing, "broker_data", "export_1.csv", [
+        BROKER_HEADER,
+        f"{int(datetime(2018, 9, 5, 10, 4, tzinfo=UTC).timestamp())},,France,3",
+        f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # Monday 00:05
+        f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # exact duplicate
+    ])
+    settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb", first_week=date(2018, 9, 3),
+                        reports_dir=tmp_path / "reports")
+    warehouse = Warehouse(settings.warehouse)
+    with dg.instance_for_test() as instance:
+        # Monday 09-10: the week that ended runs; its Sunday conversion's registration is in a week not run yet
+        first = _run_weeks(settings, instance, "2018-09-03", "2018-09-03")
+        assert first.success
+        matched = warehouse.read("silver.conversion_matches").select("conversion_id", "registration_key").rows()
+        assert matched == [(1, "broker_data/export_1.csv:2")]
+        assert not _checks(first)["bronze/conversion_source_files:every_line_in_a_materialized_week"]
+
+        # Monday 09-17: the schedule runs 09-03 again with 09-10, so the look-ahead now sees Monday's registration
+        second = _run_weeks(settings, instance, "2018-09-03", "2018-09-10")
+        assert second.success
+        matches = warehouse.read("silver.conversion_matches").sort("conversion_id")
+        assert matches.select("conversion_id", "registration_key", "week_start").rows() == [
+            (1, "broker_data/export_1.csv:2", date(2018, 9, 3)),
+            (2, "broker_data/export_1.csv:3", date(2018, 9, 3)),
+        ]
+        checks = _checks(second)
+        assert all(checks.values()), {name: passed for name, passed in checks.items() if not passed}
+        for name in ("silver/conversions:reconciles", "silver/broker_registrations:reconciles",
+                     "silver/page_category_mapping:reconciles", "silver/conversion_quarantine:schema"):
+            assert name in checks
+
+        quarantine = warehouse.read("silver.conversion_quarantine").sort("source", "line_number")
+        assert quarantine.select("week_start", "source", "line_number", "reason").rows() == [
+            (date(2018, 9, 3), "conversions", 4, "duplicate_id"),
+            (date(2018, 9, 10), "conversions", 5, "too_many_fields"),
+            (date(2018, 9, 10), "registrations", 4, "duplicate"),
+        ]
+        counts = warehouse.table_counts()
+        # re-running a stretch of weeks replaces it: nothing doubles
+        assert _run_weeks(settings, instance, "2018-09-03", "2018-09-10").success
+        assert warehouse.table_counts().equals(counts)
+
+
+def test_the_main_run_covers_every_week_any_landed_file_has_lines_in(tmp_path):
+    landing = tmp_path / "landing"
+    _land(landing, "broker_data", "export_1.csv", [
+        BROKER_HEADER, f"{int(datetime(2018, 9, 24, 0, 30, tzinfo=UTC).timestamp())},,Germany,1",
+    ])
+    settings = Settings(landing_dir=landing, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3))
+    assert landed_weeks(settings) == [date(2018, 9, 3), date(2018, 9, 10), date(2018, 9, 17), date(2018, 9, 24)]
