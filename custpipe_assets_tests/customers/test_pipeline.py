@@ -149,3 +149,41 @@ def test_an_unreadable_warehouse_is_one_clear_error_naming_the_path_and_setting(
                       if event.step_failure_data.user_failure_data)
     assert str(broken) in errors and "CUSTPIPE_WAREHOUSE" in errors
     assert broken.read_text() == "not a database"  # and the file was left alone
+
+
+def _week_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, week: date) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[week.isoformat()]), limit=1
+    ).records
+    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
+
+
+def test_each_week_records_its_data_quality_figures_as_the_tables_hold_them(materialized):
+    settings, summary, instance = materialized
+    warehouse = Warehouse(settings.warehouse)
+    for table, key in (("silver.transaction_quarantine", ["silver", "transaction_quarantine"]),
+                       ("silver.conversion_quarantine", ["silver", "conversion_quarantine"])):
+        stored = warehouse.query(f"select week_start, reason, count(*) as n from {table} group by all")
+        for week in summary.weeks:
+            expected = {f"quarantined_{reason}": n for _, reason, n in stored.filter(week_start=week).rows()}
+            metadata = _week_metadata(instance, dg.AssetKey(key), week)
+            assert {name: v for name, v in metadata.items() if name.startswith("quarantined_")} == expected, (table, week)
+            assert metadata["dagster/row_count"] == sum(expected.values())
+    lines = warehouse.query("select week_start, count(*) as n from silver.transaction_lines group by 1")
+    quarantined = warehouse.query("select week_start, count(*) as n from silver.transaction_quarantine group by 1")
+    for week in summary.weeks:
+        metadata = _week_metadata(instance, dg.AssetKey(["silver", "transaction_lines"]), week)
+        assert metadata["rows_written"] == dict(lines.rows()).get(week, 0)
+        assert metadata["records_quarantined"] == dict(quarantined.rows()).get(week, 0)
+
+
+def test_each_week_of_bronze_transactions_names_its_own_missing_day_files(materialized, landing):
+    settings, summary, instance = materialized
+    for week in summary.weeks:
+        absent = [
+            f"transactions/d={day}/transactions.json"
+            for day in (week + timedelta(days=offset) for offset in range(7))
+            if not (landing / "transactions" / f"d={day}" / "transactions.json").is_file()
+        ]
+        metadata = _week_metadata(instance, dg.AssetKey(["bronze", "transactions"]), week)
+        assert metadata["missing_day_files"] == len(absent) and metadata["missing_day_files_list"] == absent, week
