@@ -20,7 +20,7 @@ from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
+from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 
 KINDS = {"polars", "duckdb"}
 POOL = "warehouse"
@@ -144,13 +144,12 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
         context: dg.AssetExecutionContext, bronze_conversions: WeeklyBatches, bronze_registrations: WeeklyBatches,
         mapping: pl.DataFrame,
     ) -> Iterator[dg.Output]:
-        rejected: dict[date, list[pl.DataFrame]] = {week: [] for week in bronze_conversions.weeks}
+        rejected = SetAsidePerWeek(bronze_conversions.weeks)  # both sources' rejects, for the quarantine output
 
         def cleaner(source: str, clean: Callable[[pl.DataFrame], transforms.Cleaned]):
             def clean_week(week: date, bronze: pl.DataFrame) -> pl.DataFrame:
                 cleaned = clean(bronze)
-                # the week's rejects are small: kept (detached from the week's buffers) for the quarantine output
-                rejected[week].append(detached(cleaned.quarantine.select(pl.lit(source).alias("source"), pl.all())))
+                rejected.keep(week, cleaned.quarantine.select(pl.lit(source).alias("source"), pl.all()))
                 return cleaned.rows
             return clean_week
 
@@ -158,9 +157,8 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
                         output_name="conversions")
         yield dg.Output(bronze_registrations.map(cleaner("registrations", transforms.clean_broker_registrations)),
                         output_name="registrations")
-        quarantine = {week: pl.concat(frames) for week, frames in rejected.items()}  # both sources, every week
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
-        yield dg.Output(WeeklyBatches(bronze_conversions.weeks, quarantine.pop), output_name="quarantine")
+        yield dg.Output(rejected.batches(), output_name="quarantine")
 
     @dg.asset(key=CONVERSION_MATCHES, group_name="silver", kinds=KINDS,
               ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),

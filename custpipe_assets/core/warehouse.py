@@ -60,6 +60,25 @@ class WeeklyBatches:
         return WeeklyBatches(self.weeks, lambda week: transform(week, self.load(week)))
 
 
+class SetAsidePerWeek:
+    """Small frames a weekly step sets aside for a later output of the same step (its rejects, its counts).
+
+    The step's first output is written week by week as it is produced; what each week set aside is held, detached
+    from that week's buffers, until the later output writes that week and lets it go.
+    """
+
+    def __init__(self, weeks: list[date]):
+        self.weeks = weeks
+        self._held: dict[date, list[pl.DataFrame]] = {}
+
+    def keep(self, week: date, frame: pl.DataFrame) -> None:
+        self._held.setdefault(week, []).append(detached(frame))
+
+    def batches(self) -> WeeklyBatches:
+        """The held frames as weekly batches (each week's frames concatenated), released as they are written."""
+        return WeeklyBatches(self.weeks, lambda week: pl.concat(self._held.pop(week)))
+
+
 def detached(frame: pl.DataFrame) -> pl.DataFrame:
     """A compact copy of a small frame cut from a big one.
 

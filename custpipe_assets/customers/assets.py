@@ -14,7 +14,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
+from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 from custpipe_assets.customers import reference, transactions
 
 KINDS = {"polars", "duckdb"}
@@ -123,14 +123,14 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg
         context: dg.AssetExecutionContext, bronze: WeeklyBatches, customers: pl.DataFrame, products: pl.DataFrame
     ) -> Iterator[dg.Output]:
         customer_ids, product_ids = customers.get_column("customer_id"), products.get_column("product_id")
-        rejected_by_week: dict[date, pl.DataFrame] = {}
+        rejected_by_week = SetAsidePerWeek(bronze.weeks)
 
         def accept(week: date, bronze_week: pl.DataFrame) -> pl.DataFrame:
             records = transactions.bronze_record_count(bronze_week)
             accepted, rejected = transactions.split_transactions(
                 bronze_week, week=week, customer_ids=customer_ids, product_ids=product_ids
             )
-            rejected_by_week[week] = detached(rejected)
+            rejected_by_week.keep(week, rejected)
             quality = {  # per week, so the UI plots data quality across partitions
                 "records_read": records,
                 "rows_written": accepted.height,
@@ -143,7 +143,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg
         # the IO manager writes each week's lines as it is produced; the (small) rejects are kept for the next output,
         # whose per-week row count and `quarantined_<reason>` figures the IO manager records
         yield dg.Output(bronze.map(accept), output_name="lines")
-        yield dg.Output(WeeklyBatches(bronze.weeks, rejected_by_week.pop), output_name="quarantine")
+        yield dg.Output(rejected_by_week.batches(), output_name="quarantine")
 
     @dg.asset(
         key=CUSTOMER_PRODUCT_PURCHASES,

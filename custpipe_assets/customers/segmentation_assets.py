@@ -17,7 +17,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WarehouseResource, WeeklyBatches, detached, weeks_of
+from custpipe_assets.core.warehouse import SetAsidePerWeek, WarehouseResource, WeeklyBatches, weeks_of
 from custpipe_assets.customers import features, profiles, reference, segments, store_purchases
 from custpipe_assets.customers.assets import KINDS, POOL, SILVER_CUSTOMERS, TRANSACTION_LINES
 from custpipe_assets.customers.resources import PurchasesApiResource
@@ -104,16 +104,16 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
     )
     def silver_store_purchases(raw: WeeklyBatches, customer_profiles: pl.DataFrame) -> Iterator[dg.Output]:
         mobiles = customer_profiles.select("customer_id", "mobile_e164")
-        rejected: dict[date, pl.DataFrame] = {}
+        rejected = SetAsidePerWeek(raw.weeks)
 
         def match(week: date, week_raw: pl.DataFrame) -> pl.DataFrame:
             matched, week_rejected = store_purchases.clean_store_purchases(week_raw, week, mobiles)
-            rejected[week] = detached(week_rejected)
+            rejected.keep(week, week_rejected)
             return matched
 
         yield dg.Output(raw.map(match), output_name="matched")
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
-        yield dg.Output(WeeklyBatches(raw.weeks, rejected.pop), output_name="quarantine")
+        yield dg.Output(rejected.batches(), output_name="quarantine")
 
     @dg.asset(key=WEEKLY_ROLLUPS, group_name="silver", kinds=KINDS, **weekly,
               ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},

@@ -16,7 +16,7 @@ import polars as pl
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import WeeklyBatches, detached, weeks_of
+from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.api import publish_serving_snapshot
 
@@ -106,15 +106,15 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
     def bronze_product_views(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
         root, weeks = landing.root(), weeks_of(context)
         views_dir = root / AMARO_DIR / "product_views"
-        rejects: dict[date, pl.DataFrame] = {}
+        rejects = SetAsidePerWeek(weeks)
 
         def parse(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
             parsed = transforms.parse_product_view_files(view_files_of_week(root, week), views_dir)
-            rejects[week] = detached(parsed.quarantine)
+            rejects.keep(week, parsed.quarantine)
             return parsed.rows
 
         yield dg.Output(WeeklyBatches(weeks, parse), output_name="events")
-        yield dg.Output(WeeklyBatches(weeks, rejects.pop), output_name="rejects")
+        yield dg.Output(rejects.batches(), output_name="rejects")
 
     @dg.multi_asset(
         outs={
@@ -129,17 +129,17 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
         **weekly,
     )
     def silver_product_views(events: WeeklyBatches) -> Iterator[dg.Output]:
-        quarantine: dict[date, pl.DataFrame] = {}
-        ignored: dict[date, pl.DataFrame] = {}
+        quarantine, ignored = SetAsidePerWeek(events.weeks), SetAsidePerWeek(events.weeks)
 
         def clean(week: date, week_events: pl.DataFrame) -> pl.DataFrame:
             result = transforms.build_silver_product_views(week_events)
-            quarantine[week], ignored[week] = detached(result.quarantine), detached(result.ignored_event_counts)
+            quarantine.keep(week, result.quarantine)
+            ignored.keep(week, result.ignored_event_counts)
             return result.views
 
         yield dg.Output(events.map(clean), output_name="views")
-        yield dg.Output(WeeklyBatches(events.weeks, quarantine.pop), output_name="quarantine")
-        yield dg.Output(WeeklyBatches(events.weeks, ignored.pop), output_name="ignored")
+        yield dg.Output(quarantine.batches(), output_name="quarantine")
+        yield dg.Output(ignored.batches(), output_name="ignored")
 
     @dg.asset(
         key=CTR_PER_MINUTE,

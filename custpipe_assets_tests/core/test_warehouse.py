@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 
 from custpipe_assets.core.partitions import weekly_partitions
-from custpipe_assets.core.warehouse import Warehouse, WarehouseIOManager, WarehouseUnavailableError, WeeklyBatches
+from custpipe_assets.core.warehouse import (
+    SetAsidePerWeek,
+    Warehouse,
+    WarehouseIOManager,
+    WarehouseUnavailableError,
+    WeeklyBatches,
+)
 
 SAMPLE = pl.DataFrame(
     {
@@ -113,3 +119,19 @@ def test_an_unreadable_warehouse_names_the_path_and_the_setting(tmp_path):
     with pytest.raises(WarehouseUnavailableError) as error:
         Warehouse(not_a_database).read("gold.anything")
     assert str(not_a_database) in str(error.value) and "CUSTPIPE_WAREHOUSE" in str(error.value)
+
+
+def test_frames_set_aside_per_week_are_written_together_per_week_and_then_let_go(tmp_path):
+    weeks = [date(2018, 9, 3), date(2018, 9, 10)]
+    big = pl.DataFrame({"reason": ["duplicate", "blank_line", "duplicate"], "raw": ["a" * 1000, "b", "c"]})
+    aside = SetAsidePerWeek(weeks)
+    aside.keep(weeks[0], big.slice(1, 1))
+    aside.keep(weeks[0], big.slice(2, 1))
+    aside.keep(weeks[1], big.head(0))
+
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    written = warehouse.replace_weeks("silver.quarantine", aside.batches())
+    assert written.rows == {weeks[0]: 2, weeks[1]: 0}
+    assert written.reasons[weeks[0]] == {"blank_line": 1, "duplicate": 1}
+    assert warehouse.read("silver.quarantine").get_column("raw").to_list() == ["b", "c"]
+    assert aside._held == {}  # released once written
