@@ -5,6 +5,7 @@ conversions or broker batch file runs the weeks its lines belong to plus one wee
 schedule runs the week that just ended together with the week before it (whose look-ahead reaches into it).
 """
 
+import functools
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +21,15 @@ def weeks_in_batch_file(path: Path) -> list[date]:
     """The weeks a batch file's lines belong to, by the same rule bronze uses (so no line is left unrun)."""
     if path.parent.name not in (CONVERSIONS_DIR, BROKER_DIR):
         return []
-    return sorted(read_batch_file(path).rows.get_column("week_start").unique())
+    stat = path.stat()
+    return list(_weeks_in_file_version(path, stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _weeks_in_file_version(path: Path, size: int, mtime_ns: int) -> tuple[date, ...]:
+    """Read once per version of a file: the sensor asks every minute about every batch file, and reading them all
+    takes seconds at two years of history (measured: 6.1 s for 107 files, 860k lines)."""
+    return tuple(sorted(read_batch_file(path).rows.get_column("week_start").unique()))
 
 
 LANDED_FILES = (f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)  # landing glob, weeks of a file

@@ -98,6 +98,12 @@ def test_a_new_conversions_batch_runs_its_weeks_and_their_neighbours_in_one_run(
     assert [_range(r) for r in second.run_requests] == [("2018-09-10", "2018-09-24")]
     assert _tick(definitions, tmp_path, second.cursor, "conversion_arrivals").run_requests == []
 
+    with batch.open("a") as appended:  # the batch is re-sent with a line of October in it
+        appended.write("4;s4;Germany;1;button;2018-10-02 12:00:00;broker_page\n")
+    os.utime(batch, (LONG_AGO + 5, LONG_AGO + 5))
+    third = _tick(definitions, tmp_path, second.cursor, "conversion_arrivals")
+    assert [_range(r) for r in third.run_requests] == [("2018-09-03", "2018-10-08")]
+
 
 def test_the_conversions_schedule_reruns_the_week_before_the_one_that_ended(tmp_path):
     schedule = _definitions(tmp_path).get_repository_def().get_schedule_def("weekly_conversions_schedule")
