@@ -6,7 +6,7 @@ import pandera.polars as pa
 import polars as pl
 
 from custpipe_assets.conversions import assets, transforms
-from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check
+from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check, weekly_row_count_sql
 from custpipe_assets.core.warehouse import table_name
 
 CLEANING_REASONS = [
@@ -52,19 +52,15 @@ MATCHES = pa.DataFrameSchema(
 )
 
 
-def _weekly_count(table: str, where: str = "true") -> str:
-    return f"select week_start, count(*) as rows from {table} where week_start = any($weeks) and {where} group by 1"
-
-
 def _weekly_reconciliation(silver: dg.AssetKey, bronze: dg.AssetKey, source: str, partitions_def) -> dg.AssetChecksDefinition:
     silver_table, bronze_table = table_name(silver), table_name(bronze)
     return reconciliation_check(
         silver,
         name="reconciles",
         description=f"Per week: landed {source} lines ({bronze_table}) = {silver_table} rows + quarantined {source} lines.",
-        rows_in_sql=_weekly_count(bronze_table),
-        rows_out_sql=_weekly_count(silver_table),
-        rows_quarantined_sql=_weekly_count("silver.conversion_quarantine", f"source = '{source}'"),
+        rows_in_sql=weekly_row_count_sql(bronze_table),
+        rows_out_sql=weekly_row_count_sql(silver_table),
+        rows_quarantined_sql=weekly_row_count_sql("silver.conversion_quarantine", f"source = '{source}'"),
         partitions_def=partitions_def,
         additional_deps=[bronze, assets.CONVERSION_QUARANTINE],
     )

@@ -145,6 +145,11 @@ def reconciliation_check(
     return _check
 
 
+def weekly_row_count_sql(table: str, where: str = "true") -> str:
+    """Rows per week of a weekly table (optionally only some), in the form `reconciliation_check` takes."""
+    return f"select week_start, count(*) as rows from {table} where week_start = any($weeks) and {where} group by 1"
+
+
 def reconcile(
     query: Callable[[str, dict | None], pl.DataFrame],
     rows_in_sql: str,

@@ -8,7 +8,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check, source_present_check
+from custpipe_assets.core.checks import reconciliation_check, schema_check, source_present_check, weekly_row_count_sql
 from custpipe_assets.customers import assets, reference, transactions
 
 QUARANTINE_REASONS = [
@@ -90,8 +90,8 @@ REFERENCE_QUARANTINE = pa.DataFrameSchema(
 _BRONZE_RECORDS = """
     select week_start, sum(greatest(coalesce(len(basket), 0), 1)) as rows
     from bronze.transactions where week_start = any($weeks) group by 1"""
-_LINES = "select week_start, count(*) as rows from silver.transaction_lines where week_start = any($weeks) group by 1"
-_QUARANTINED = "select week_start, count(*) as rows from silver.transaction_quarantine where week_start = any($weeks) group by 1"
+_LINES = weekly_row_count_sql("silver.transaction_lines")
+_QUARANTINED = weekly_row_count_sql("silver.transaction_quarantine")
 _GOLD_LINES = "select week_start, sum(purchase_count) as rows from gold.customer_product_purchases where week_start = any($weeks) group by 1"
 
 

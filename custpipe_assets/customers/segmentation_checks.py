@@ -5,7 +5,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check
+from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check, weekly_row_count_sql
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.customers import segmentation_assets as assets
@@ -112,9 +112,9 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.SILVER_STORE_PURCHASES,
             name="reconciles",
             description="Per week: records served by the API = matched store purchases + quarantined records.",
-            rows_in_sql="select week_start, count(*) as rows from bronze.store_purchases where week_start = any($weeks) group by 1",
-            rows_out_sql="select week_start, count(*) as rows from silver.store_purchases where week_start = any($weeks) group by 1",
-            rows_quarantined_sql="select week_start, count(*) as rows from silver.store_purchase_quarantine where week_start = any($weeks) group by 1",
+            rows_in_sql=weekly_row_count_sql("bronze.store_purchases"),
+            rows_out_sql=weekly_row_count_sql("silver.store_purchases"),
+            rows_quarantined_sql=weekly_row_count_sql("silver.store_purchase_quarantine"),
             additional_deps=[assets.BRONZE_STORE_PURCHASES, assets.STORE_QUARANTINE],
             **weekly,
         ),

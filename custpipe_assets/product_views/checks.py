@@ -4,7 +4,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check
+from custpipe_assets.core.checks import reconciliation_check, schema_check, weekly_row_count_sql
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views.transforms import VIEW_PLATFORMS
 
@@ -35,8 +35,8 @@ SILVER_PURCHASES = pa.DataFrameSchema(
     description="Purchased order items, each item once.",
 )
 
-_EVENTS_IN = "select week_start, count(*) as rows from bronze.product_view_events where week_start = any($weeks) group by 1"
-_VIEWS_OUT = "select week_start, count(*) as rows from silver.product_views where week_start = any($weeks) group by 1"
+_EVENTS_IN = weekly_row_count_sql("bronze.product_view_events")
+_VIEWS_OUT = weekly_row_count_sql("silver.product_views")
 _VIEWS_SET_ASIDE = """
     select week_start, sum(rows) as rows from (
         select week_start, count(*) as rows from silver.product_view_quarantine where week_start = any($weeks) group by 1
