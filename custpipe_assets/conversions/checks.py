@@ -13,6 +13,30 @@ CLEANING_REASONS = [
     "invalid_id", "invalid_created_at", "invalid_is_mobile", "invalid_timestamp", "missing_value", "duplicate",
     "duplicate_id", "conflicting_mapping",
 ]
+BRONZE_LINES = pa.DataFrameSchema(
+    {
+        "week_start": pa.Column(pl.Date),
+        "source_file": pa.Column(pl.String),
+        "line_number": pa.Column(pl.Int64, pa.Check.ge(2)),
+        "raw_line": pa.Column(pl.String),
+        "read_issue": pa.Column(pl.String, pa.Check.isin(list(transforms.READ_ISSUES)), nullable=True),
+    },
+    unique=["source_file", "line_number"],
+    description="One row per landed data line (line 1 is the header), in one week; a known read issue or none.",
+)
+SOURCE_FILES = pa.DataFrameSchema(
+    {
+        "source": pa.Column(pl.String, pa.Check.isin(["conversions", "registrations", "mapping"])),
+        "source_file": pa.Column(pl.String, unique=True),
+        "data_lines": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "status": pa.Column(pl.String, pa.Check.isin(list(transforms.FILE_STATUSES))),
+    },
+    description="One row per landed file with a known status.",
+)
+MAPPING = pa.DataFrameSchema(
+    {"measurement_category": pa.Column(pl.String, unique=True), "page_category": pa.Column(pl.String)},
+    description="One page category per measurement category.",
+)
 CONVERSIONS = pa.DataFrameSchema(
     {
         "conversion_id": pa.Column(pl.Int64, unique=True),
@@ -69,6 +93,10 @@ def _weekly_reconciliation(silver: dg.AssetKey, bronze: dg.AssetKey, source: str
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     weekly = {"partitions_def": partitions_def}
     return [
+        schema_check(assets.BRONZE_CONVERSIONS, BRONZE_LINES, **weekly),
+        schema_check(assets.BRONZE_REGISTRATIONS, BRONZE_LINES, **weekly),
+        schema_check(assets.BRONZE_FILES, SOURCE_FILES),
+        schema_check(assets.SILVER_MAPPING, MAPPING),
         schema_check(assets.SILVER_CONVERSIONS, CONVERSIONS, **weekly),
         schema_check(assets.SILVER_REGISTRATIONS, REGISTRATIONS, **weekly),
         schema_check(assets.CONVERSION_QUARANTINE, QUARANTINE, **weekly),

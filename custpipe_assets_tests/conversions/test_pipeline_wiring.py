@@ -99,7 +99,9 @@ def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_wee
         checks = _checks(second)
         assert all(checks.values()), {name: passed for name, passed in checks.items() if not passed}
         for name in ("silver/conversions:reconciles", "silver/broker_registrations:reconciles",
-                     "silver/page_category_mapping:reconciles", "silver/conversion_quarantine:schema"):
+                     "silver/page_category_mapping:reconciles", "silver/conversion_quarantine:schema",
+                     "bronze/conversions:schema", "bronze/broker_registrations:schema",
+                     "bronze/conversion_source_files:schema", "silver/page_category_mapping:schema"):
             assert name in checks
 
         quarantine = warehouse.read("silver.conversion_quarantine").sort("source", "line_number")
@@ -121,3 +123,20 @@ def test_the_main_run_covers_every_week_any_landed_file_has_lines_in(tmp_path):
     ])
     settings = Settings(landing_dir=landing, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3))
     assert landed_weeks(settings) == [date(2018, 9, 3), date(2018, 9, 10), date(2018, 9, 17), date(2018, 9, 24)]
+
+
+def test_the_bronze_line_schema_refuses_a_line_twice_or_an_unknown_read_issue():
+    from custpipe_assets.conversions.checks import BRONZE_LINES
+    from custpipe_assets.core.checks import SchemaValidation
+
+    lines = pl.DataFrame({
+        "week_start": [date(2018, 9, 3)] * 3, "source_file": ["a.csv"] * 3, "line_number": [2, 2, 3],
+        "raw_line": ["x", "x", "y"], "read_issue": [None, None, "cosmic_rays"],
+    })
+    validation = SchemaValidation()
+    validation.add(BRONZE_LINES, lines)
+    failed = {check for check in pl.concat(validation.failure_cases)["check"]}
+    assert any("unique" in check or "duplicate" in check for check in failed) and any("isin" in check for check in failed), failed
+    clean = SchemaValidation()
+    clean.add(BRONZE_LINES, lines.head(1))
+    assert clean.failure_count == 0
