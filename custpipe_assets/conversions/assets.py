@@ -141,8 +141,7 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
         **weekly,
     )
     def silver_conversion_batches(
-        context: dg.AssetExecutionContext, bronze_conversions: WeeklyBatches, bronze_registrations: WeeklyBatches,
-        mapping: pl.DataFrame,
+        bronze_conversions: WeeklyBatches, bronze_registrations: WeeklyBatches, mapping: pl.DataFrame,
     ) -> Iterator[dg.Output]:
         rejected = SetAsidePerWeek(bronze_conversions.weeks)  # both sources' rejects, for the quarantine output
 
