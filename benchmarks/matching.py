@@ -40,7 +40,7 @@ def main() -> None:
     conversions = transforms.clean_conversions(bronze_conversions.rows, mapping).rows
     registrations = transforms.clean_broker_registrations(bronze_registrations.rows).rows
     clean_seconds = time.perf_counter() - started
-    batch_files = sorted(landing.glob(LANDED_FILES[0]))
+    batch_files = sorted(landing.glob(LANDED_FILES.pattern))
     sensor_seconds = []
     for _ in range(2):  # the sensor's first tick reads every file, later ticks only new versions
         started = time.perf_counter()

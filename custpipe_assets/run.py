@@ -72,12 +72,7 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
 def landed_weeks(settings: Settings) -> list[date]:
     """Mondays from CUSTPIPE_FIRST_WEEK to the last week any landed file has data for (transaction days,
     conversion and broker lines, product views), at least the first week and at most the last complete one."""
-    found = [
-        week
-        for pattern, weeks_of_file in LANDED_FILES
-        for path in settings.landing_dir.glob(pattern)
-        for week in weeks_of_file(path)
-    ]
+    found = set().union(*(landed.weeks(settings.landing_dir) for landed in LANDED_FILES))
     last_key = weekly_partitions(settings.first_week).get_last_partition_key()
     last_complete = date.fromisoformat(last_key) if last_key else settings.first_week
     last_week = min(max(found, default=settings.first_week), last_complete)

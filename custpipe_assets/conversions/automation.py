@@ -12,6 +12,7 @@ from pathlib import Path
 from custpipe_assets.conversions import assets
 from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR, SOURCE_DIR
 from custpipe_assets.conversions.transforms import read_batch_file
+from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.automation import arrival_sensor, monday_range_schedule, weekly_job
 
 WEEKLY_CONVERSIONS_JOB = "weekly_conversions"
@@ -32,7 +33,7 @@ def _weeks_in_file_version(path: Path, size: int, mtime_ns: int) -> tuple[date, 
     return tuple(sorted(read_batch_file(path).rows.get_column("week_start").unique()))
 
 
-LANDED_FILES = (f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)  # landing glob, weeks of a file
+LANDED_FILES = LandedFiles(f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)
 
 
 def build_automation(partitions_def):
@@ -46,7 +47,7 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "conversion_arrivals", job, partitions_def,
-        pattern=LANDED_FILES[0], weeks_of_file=LANDED_FILES[1], neighbour_weeks=1,
+        landed=LANDED_FILES, neighbour_weeks=1,
         description="Runs the weeks a new or changed conversions or broker-data batch file touches, and their neighbours.",
     )
     return [job], [monday_range_schedule(job, partitions_def, weeks=2)], [sensor]

@@ -20,6 +20,25 @@ def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def week_of_iso_date(text: str) -> list[date]:
+    """[the Monday of the ISO date `text`], or [] when it is not one: a stray file name is ignored, not a crash."""
+    try:
+        return [monday_of(date.fromisoformat(text))]
+    except ValueError:
+        return []
+
+
+@dataclass(frozen=True)
+class LandedFiles:
+    """Where a domain's files land (a glob under the landing folder) and which weeks one such file holds."""
+
+    pattern: str
+    weeks_of_file: Callable[[Path], Iterable[date]]
+
+    def weeks(self, landing_dir: Path) -> set[date]:
+        return {week for path in landing_dir.glob(self.pattern) for week in self.weeks_of_file(path)}
+
+
 @dataclass(frozen=True)
 class WeekArrivals:
     """Weeks to run now (with a run key naming their file set), weeks still settling, and the next cursor."""

@@ -1,13 +1,13 @@
 """Weekly jobs, their Monday schedules and their file-arrival sensors, built the same way for every domain."""
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from custpipe_assets.core.arrivals import detect_week_arrivals, monday_of
+from custpipe_assets.core.arrivals import LandedFiles, detect_week_arrivals, monday_of
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.partitions import contiguous_week_ranges, week_range_tags
 
@@ -58,12 +58,11 @@ def arrival_sensor(
     job,
     partitions_def: dg.PartitionsDefinition,
     *,
-    pattern: str,
-    weeks_of_file: Callable[[Path], Iterable[date]],
+    landed: LandedFiles,
     description: str,
     neighbour_weeks: int = 0,
 ) -> dg.SensorDefinition:
-    """Requests a run of `job` for exactly the weeks whose files (landing glob `pattern`) are new or changed; the run
+    """Requests a run of `job` for exactly the weeks whose `landed` files are new or changed; the run
     key names the file set, so a file seen before never starts a second run.
 
     With `neighbour_weeks` (for a domain whose weekly results read the weeks around them), the changed weeks and that
@@ -77,7 +76,7 @@ def arrival_sensor(
         root = Path(landing.path)
         if not root.is_dir():
             return dg.SkipReason(f"landing folder {root} does not exist")
-        arrivals = detect_week_arrivals(root.glob(pattern), weeks_of_file, context.cursor)
+        arrivals = detect_week_arrivals(root.glob(landed.pattern), landed.weeks_of_file, context.cursor)
         valid = _partition_weeks(partitions_def)
         if neighbour_weeks:
             requests = _range_requests(name, arrivals.ready, valid, neighbour_weeks)

@@ -1,10 +1,8 @@
 """Weekly jobs, schedules and arrival sensors of the customers domain: online transactions (by day folder) and
 store purchases + rollups (from the API, nothing lands: schedule only)."""
 
-from datetime import date
-from pathlib import Path
 
-from custpipe_assets.core.arrivals import monday_of
+from custpipe_assets.core.arrivals import LandedFiles, week_of_iso_date
 from custpipe_assets.core.automation import arrival_sensor, monday_schedule, weekly_job
 from custpipe_assets.customers import assets, segmentation_assets
 from custpipe_assets.customers.transactions import TRANSACTIONS_DIR, TRANSACTIONS_FILE
@@ -13,14 +11,9 @@ WEEKLY_TRANSACTIONS_JOB = "weekly_transactions"
 WEEKLY_STORE_PURCHASES_JOB = "weekly_store_purchases"
 
 
-def _week_of_day_file(path: Path) -> list[date]:
-    try:
-        return [monday_of(date.fromisoformat(path.parent.name.removeprefix("d=")))]
-    except ValueError:
-        return []
-
-
-LANDED_FILES = (f"{TRANSACTIONS_DIR}/d=*/{TRANSACTIONS_FILE}", _week_of_day_file)  # landing glob, weeks of a file
+LANDED_FILES = LandedFiles(  # a day folder's file holds that day's week
+    f"{TRANSACTIONS_DIR}/d=*/{TRANSACTIONS_FILE}", lambda path: week_of_iso_date(path.parent.name.removeprefix("d="))
+)
 
 
 def build_automation(partitions_def):
@@ -40,7 +33,7 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "transaction_arrivals", transactions_job, partitions_def,
-        pattern=LANDED_FILES[0], weeks_of_file=LANDED_FILES[1],
+        landed=LANDED_FILES,
         description="Runs exactly the weeks whose transaction day files are new or changed (once per file set).",
     )
     return [transactions_job, store_job], [monday_schedule(transactions_job), monday_schedule(store_job)], [sensor]

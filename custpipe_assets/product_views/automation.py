@@ -1,23 +1,16 @@
 """Weekly job, schedule and arrival sensor of the product-views domain: new view files run their UTC week."""
 
-from datetime import date
-from pathlib import Path
 
-from custpipe_assets.core.arrivals import monday_of
+from custpipe_assets.core.arrivals import LandedFiles, week_of_iso_date
 from custpipe_assets.core.automation import arrival_sensor, monday_schedule, weekly_job
 from custpipe_assets.product_views import assets
 
 WEEKLY_PRODUCT_VIEWS_JOB = "weekly_product_views"
 
 
-def _week_of_view_file(path: Path) -> list[date]:
-    try:
-        return [monday_of(date.fromisoformat(path.name[:10]))]
-    except ValueError:
-        return []
-
-
-LANDED_FILES = (f"{assets.AMARO_DIR}/product_views/*/*.json", _week_of_view_file)  # landing glob, weeks of a file
+LANDED_FILES = LandedFiles(  # a view file named `<UTC day>_...json` holds that day's week
+    f"{assets.AMARO_DIR}/product_views/*/*.json", lambda path: week_of_iso_date(path.name[:10])
+)
 
 
 def build_automation(partitions_def):
@@ -30,7 +23,7 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "product_view_arrivals", job, partitions_def,
-        pattern=LANDED_FILES[0], weeks_of_file=LANDED_FILES[1],
+        landed=LANDED_FILES,
         description="Runs exactly the weeks whose product-view files are new or changed (once per file set).",
     )
     return [job], [monday_schedule(job)], [sensor]
