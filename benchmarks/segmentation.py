@@ -235,8 +235,7 @@ def recompute_gold(warehouse: Warehouse, profiles: pl.DataFrame, customers: pl.D
     """The gold assets' work, as `segmentation_assets` does it: features, model, segments, metrics, then writes."""
     with stages("aggregate"):
         aggregated = warehouse.query(features.aggregate_rollups_sql(ROLLUPS_TABLE))
-        last_week = warehouse.query(f"select max(week_start) as week from {ROLLUPS_TABLE}")["week"][0]
-        history_start = warehouse.query(f"select min(week_start) as week from {ROLLUPS_TABLE}")["week"][0]
+        history_start, last_week = warehouse.query(features.rollup_weeks_sql(ROLLUPS_TABLE)).row(0)
     with stages("features"):
         as_of = last_week + timedelta(days=6)
         customer_features = features.customer_features(aggregated, profiles, customers, as_of, history_start=history_start)

@@ -25,7 +25,7 @@ import pandas as pd
 import polars as pl
 import polars.selectors as cs
 
-from custpipe_assets.core.metadata import PREVIEW_ROWS, table_metadata
+from custpipe_assets.core.metadata import PREVIEW_ROWS, counts_by, table_metadata
 from custpipe_assets.core.settings import WAREHOUSE_ENV
 
 PARTITION_COLUMN = "week_start"
@@ -183,7 +183,7 @@ class Warehouse:
                 reasons[week] = _reason_counts(incoming)
                 if incoming.height or preview is None:
                     # a real copy: a slice would keep the whole week's buffers alive for the rest of the backfill
-                    preview = pl.from_dicts(incoming.head(PREVIEW_ROWS).to_dicts(), schema=incoming.schema)
+                    preview = detached(incoming.head(PREVIEW_ROWS))
         return WrittenWeeks(rows, reasons, preview)
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -313,8 +313,7 @@ def _reason_counts(frame: pl.DataFrame) -> dict[str, int]:
     under its leading code word ("duplicate")."""
     if "reason" not in frame.columns or frame.is_empty():
         return {}
-    codes = frame.select(pl.col("reason").str.extract(r"^([a-z_]+)").fill_null("other").alias("code"))
-    return {code: count for code, count in codes.group_by("code").len().sort("code").iter_rows()}
+    return counts_by(frame.select(pl.col("reason").str.extract(r"^([a-z_]+)").fill_null("other").alias("code")), "code")
 
 
 def _add_partition_metadata(context: dg.OutputContext, week: date, metadata: dict) -> None:

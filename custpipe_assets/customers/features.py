@@ -12,11 +12,13 @@ whatever its basket size) or one store record.
 from __future__ import annotations
 
 import functools
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 from sklearn.preprocessing import StandardScaler
+
+from custpipe_assets.core.arrivals import monday_of
 
 MONEY = pl.Decimal(18, 2)
 CLV_LIFETIME_WEEKS = 104  # expected remaining customer lifetime the CLV projects over (two years)
@@ -123,6 +125,11 @@ def aggregate_rollups(rollups: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def rollup_weeks_sql(rollups_table: str) -> str:
+    """DuckDB SQL giving one row: the first and the last week_start of a rollups table (nulls when empty)."""
+    return f"select min(week_start) as first_week, max(week_start) as last_week from {rollups_table}"
+
+
 def aggregate_rollups_sql(rollups_table: str) -> str:
     """DuckDB SQL giving what `aggregate_rollups` gives, over a rollups table named as SQL (`gold.weekly_rollups`)."""
     return f"""
@@ -170,7 +177,7 @@ def customer_features(
     if history_start is None:
         first_purchase = rollups_aggregated.get_column("first_purchase_at").min()
         first_day = first_purchase.date() if first_purchase is not None else as_of
-        history_start = first_day - timedelta(days=first_day.weekday())
+        history_start = monday_of(first_day)
 
     frame = _one_row_per_customer(
         rollups_aggregated=rollups_aggregated,

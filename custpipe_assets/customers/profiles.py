@@ -31,6 +31,8 @@ from __future__ import annotations
 import phonenumbers
 import polars as pl
 
+from custpipe_assets.customers.reference import raw_row
+
 PROFILES_FILE = "customer_profiles.csv"
 PROFILE_COLUMNS = ("customer_id", "name", "age", "income", "mobile", "gender", "joined_at")
 DEFAULT_MOBILE_REGION = "GB"
@@ -202,8 +204,7 @@ def _issue_rows(frame: pl.DataFrame, field: str, raw_value: pl.Expr, reason: str
 
 
 def _missing_id_issues(without_id: pl.DataFrame) -> pl.DataFrame:
-    whole_row = pl.concat_str([pl.col(column).fill_null("") for column in PROFILE_COLUMNS], separator=",")
-    return _issue_rows(without_id, "customer_id", whole_row, "missing_customer_id")
+    return _issue_rows(without_id, "customer_id", raw_row(PROFILE_COLUMNS), "missing_customer_id")
 
 
 def _value_issues(records: pl.DataFrame) -> pl.DataFrame:

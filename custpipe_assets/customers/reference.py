@@ -45,7 +45,8 @@ def read_reference_csv(landing_dir: Path, file_name: str, columns: tuple[str, ..
     return frame.select(*columns, pl.lit(file_name).alias("source_file"), "line_number").cast(dict(schema))
 
 
-def _raw_row(columns: tuple[str, ...]) -> pl.Expr:
+def raw_row(columns: tuple[str, ...]) -> pl.Expr:
+    """The row's fields joined back into one CSV line (nulls as empty), for quarantine rows' `raw`."""
     return pl.concat_str([pl.col(column).fill_null("") for column in columns], separator=",")
 
 
@@ -58,7 +59,7 @@ def _first_per_id(frame: pl.DataFrame, id_column: str, columns: tuple[str, ...])
     )
     frame = frame.with_columns(reason.alias("reason"))
     rejected = frame.filter(pl.col("reason").is_not_null()).select(
-        "source_file", "line_number", "reason", _raw_row(columns).alias("raw")
+        "source_file", "line_number", "reason", raw_row(columns).alias("raw")
     ).cast(dict(REFERENCE_QUARANTINE_SCHEMA))
     return frame.filter(pl.col("reason").is_null()).drop("reason"), rejected
 

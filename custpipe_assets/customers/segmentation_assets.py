@@ -80,12 +80,9 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
               description="Store purchases of the week exactly as the purchase-history REST API served them.")
     def bronze_store_purchases(context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource) -> dg.Output[WeeklyBatches]:
         weeks = weeks_of(context)
-        fetched = {"pages": 0, "retries": 0}
 
-        def fetch(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
+        def fetch(week: date) -> pl.DataFrame:
             result = purchases_api.fetch_week(week)
-            fetched["pages"] += result.pages
-            fetched["retries"] += result.retries
             if result.retries:
                 context.log.warning(f"week {week}: {result.retries} request(s) retried ({result.retry_reasons})")
             return result.frame
@@ -130,8 +127,7 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
     ) -> pl.DataFrame:
         store = warehouse.get()
         aggregated = store.query(features.aggregate_rollups_sql("silver.customer_weekly_rollups"))
-        last_week = store.query("select max(week_start) as week from silver.customer_weekly_rollups")["week"][0]
-        history_start = store.query("select min(week_start) as week from silver.customer_weekly_rollups")["week"][0]
+        history_start, last_week = store.query(features.rollup_weeks_sql("silver.customer_weekly_rollups")).row(0)
         if last_week is None:
             raise dg.Failure("silver/customer_weekly_rollups is empty: materialize some weeks of history first")
         as_of = last_week + timedelta(days=6)  # the Sunday ending the last complete week

@@ -9,6 +9,7 @@ from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.customers import segmentation_assets as assets
+from custpipe_assets.customers import profiles
 from custpipe_assets.customers.features import MONEY
 from custpipe_assets.customers.store_purchases import STORE_QUARANTINE_REASONS
 
@@ -17,8 +18,8 @@ MIN_STORE_MATCH_RATE = 0.95
 PROFILES = pa.DataFrameSchema(
     {
         "customer_id": pa.Column(pl.String, unique=True),
-        "age": pa.Column(pl.Int64, pa.Check.in_range(16, 110), nullable=True),
-        "gender": pa.Column(pl.String, pa.Check.isin(["F", "M"]), nullable=True),
+        "age": pa.Column(pl.Int64, pa.Check.in_range(*profiles.AGE_RANGE), nullable=True),
+        "gender": pa.Column(pl.String, pa.Check.isin(sorted(set(profiles.GENDER_SPELLINGS.values()))), nullable=True),
         "gender_female": pa.Column(pl.Int8, pa.Check.isin([0, 1])),
         "mobile_e164": pa.Column(pl.String, pa.Check.str_matches(r"^\+[1-9][0-9]{6,14}$"), nullable=True),
         "joined_at": pa.Column(pl.Date, nullable=True),
