@@ -32,7 +32,6 @@ platform and UTC day.
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from custpipe_assets.product_views import api, transforms
+from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
 from custpipe_assets.product_views.generate import generate_product_views_landing
 
 INGESTION = ("parse", "pipeline", "duckdb", "duckdb-unnest")
@@ -58,22 +58,6 @@ BUCKETS = 24 * 60 // AGGREGATION_MINUTES
 CHECKED_PER_KIND = 5  # responses of each kind whose body is verified (all statuses are always checked)
 QUERY_PRODUCTS = 10  # product + platform queries cycle through the day's most viewed products
 READ_JSON = "read_json($paths, format='array', ignore_errors=true)"  # as in product_views/bench.py
-
-
-def _vm_hwm_mb(process: int | str) -> float | None:
-    """Peak RSS of a process from Linux's VmHWM, which counts from exec (ru_maxrss would carry over the parent's
-    peak into a child); None where /proc is not there."""
-    try:
-        for line in Path(f"/proc/{process}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def _peak_mb() -> float:
-    return _vm_hwm_mb("self") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Paths:
@@ -160,7 +144,7 @@ def _ingestion_child(way: str, paths: Paths, repeats: int) -> None:
         started = time.perf_counter()
         rows = INGESTION_RUNS[way](files, paths)
         timings.append(time.perf_counter() - started)
-    print(json.dumps({"way": way, "seconds": min(timings), "timings": timings, "rows": rows, "peak_mb": _peak_mb()}))
+    print(json.dumps({"way": way, "seconds": min(timings), "timings": timings, "rows": rows, "peak_mb": peak_mb()}))
 
 
 # -- the API: one server process, one client process ----------------------------------------------------------------
@@ -253,7 +237,7 @@ def _client_child(port: int, requests: int, max_seconds: float, products: list[s
                     problems.append(f"{kind} {parameters}: {problem}")
         elapsed = time.perf_counter() - started
     print(json.dumps({"elapsed": elapsed, "latencies": latencies, "bytes": response_bytes, "statuses": statuses,
-                      "refused": refused, "checked": checked, "problems": problems[:20], "peak_mb": _peak_mb()}))
+                      "refused": refused, "checked": checked, "problems": problems[:20], "peak_mb": peak_mb()}))
 
 
 def _free_port() -> int:
@@ -298,7 +282,7 @@ def measure_api(paths: Paths, args: argparse.Namespace) -> dict:
              "--requests", str(args.requests), "--max-seconds", str(args.max_seconds), "--products", ",".join(products)],
             capture_output=True, text=True,
         )
-        server_peak = _vm_hwm_mb(server.pid)  # read before it is stopped
+        server_peak = vm_hwm_mb(server.pid)  # read before it is stopped
     finally:
         server.terminate()
         try:

@@ -33,7 +33,6 @@ imports are not. Prints wall time, peak memory and the time of each stage.
 import argparse
 import contextlib
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from custpipe_assets.core.warehouse import Warehouse
+from peak_memory import peak_mb  # benchmarks/peak_memory.py
 from custpipe_assets.customers import features, segments
 from custpipe_assets.customers.store_purchases import MATCHED_SCHEMA
 from custpipe_assets.customers.transactions import LINES_SCHEMA
@@ -64,17 +64,6 @@ LAPSING_SHARE = 0.25  # customers who stop buying at some point (the dormant seg
 N_CLUSTERS, RANDOM_STATE = 4, 42  # the launchpad defaults of SegmentationConfig
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 STAGE_ORDER = ("read inputs", "rollup", "write week", "aggregate", "features", "fit", "assign", "metrics", "write gold")
-
-
-def _peak_mb() -> float:
-    """This process's peak RSS. Linux's VmHWM counts from exec; ru_maxrss would carry over the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- synthetic inputs -----------------------------------------------------------------------------------------------
@@ -296,7 +285,7 @@ def _child(measurement: str, cache: Path) -> None:
     finally:
         scratch.unlink(missing_ok=True)
         scratch.with_name(scratch.name + ".wal").unlink(missing_ok=True)
-    print(json.dumps({"measurement": measurement, "seconds": seconds, "peak_mb": _peak_mb(),
+    print(json.dumps({"measurement": measurement, "seconds": seconds, "peak_mb": peak_mb(),
                       "stages": stages.seconds, **digest}))
 
 

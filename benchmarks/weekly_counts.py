@@ -14,12 +14,13 @@ against DuckDB, and whether the tables agree. Usage (see the README):
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
 WAYS = ("pipeline", "dagster", "duckdb", "pandas")
 REFERENCE_SQL = """
@@ -44,14 +45,6 @@ from items join customers using (customer_id) join products on products.product_
 where item.price > 0 and purchased_at is not null
 group by all
 """
-
-
-def _peak_mb() -> float:
-    """This process's own peak RSS (VmHWM): ru_maxrss would carry the parent's peak across fork and exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _weeks(landing: Path) -> list[date]:
@@ -83,6 +76,7 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     week, with their checks) as one run over the whole partition range, into a fresh warehouse."""
     import dagster as dg
 
+    from custpipe_assets.core.partitions import week_range_tags
     from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
     from custpipe_assets.customers import assets
@@ -99,8 +93,7 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
             instance=instance,
-            tags={"dagster/asset_partition_range_start": weeks[0].isoformat(),
-                  "dagster/asset_partition_range_end": weeks[-1].isoformat()},
+            tags=week_range_tags(weeks[0], weeks[-1]),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     if not result.success:
@@ -160,7 +153,7 @@ def _child(way: str, landing: Path, workdir: Path) -> None:
 
     started = time.perf_counter()
     digest = globals()[f"run_{way}"](landing, workdir)
-    print(json.dumps({"way": way, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), **digest}))
+    print(json.dumps({"way": way, "seconds": time.perf_counter() - started, "peak_mb": peak_mb(), **digest}))
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from custpipe_assets.customers.profiles import (
 )
 
 # Valid GB mobiles (libphonenumber's own patterns) written the ways the landing file writes them.
-MOBILE_A, MOBILE_B, MOBILE_C = "+447852722458", "+447363230310", "+447905754782"
+MOBILE_A, MOBILE_C = "+447852722458", "+447905754782"
 
 
 def bronze(*rows: dict[str, str | None]) -> pl.DataFrame:
