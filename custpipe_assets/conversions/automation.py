@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 
 from custpipe_assets.conversions import assets
-from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR, SOURCE_DIR
-from custpipe_assets.conversions.transforms import read_batch_file
+from custpipe_assets.conversions.formats import SOURCE_DIR
+from custpipe_assets.conversions.transforms import BATCH_FORMATS, read_batch_file
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.automation import arrival_sensor, monday_range_schedule, weekly_job
 
@@ -20,7 +20,7 @@ WEEKLY_CONVERSIONS_JOB = "weekly_conversions"
 
 def weeks_in_batch_file(path: Path) -> list[date]:
     """The weeks a batch file's lines belong to, by the same rule bronze uses (so no line is left unrun)."""
-    if path.parent.name not in (CONVERSIONS_DIR, BROKER_DIR):
+    if path.parent.name not in BATCH_FORMATS:
         return []
     stat = path.stat()
     return list(_weeks_in_file_version(path, stat.st_size, stat.st_mtime_ns))

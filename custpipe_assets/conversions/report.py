@@ -24,6 +24,8 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from custpipe_assets.conversions.transforms import unmapped_measurement_categories
+
 # segment column -> label of its missing values
 SEGMENT_COLUMNS = {
     "page_category": "(unmapped)",
@@ -107,12 +109,7 @@ def report_tables(
         },
         schema_overrides={"registration_rate": pl.Float64},
     )
-    tables["unmapped_measurement_categories"] = (
-        conversions.filter(pl.col("page_category").is_null())
-        .group_by("measurement_category")
-        .agg(conversions=pl.len().cast(pl.Int64))
-        .sort(["conversions", "measurement_category"], descending=[True, False], nulls_last=True)
-    )
+    tables["unmapped_measurement_categories"] = unmapped_measurement_categories(conversions).rename({"rows": "conversions"})
     return tables
 
 

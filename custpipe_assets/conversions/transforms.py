@@ -53,7 +53,6 @@ from custpipe_assets.conversions.formats import (
 )
 from custpipe_assets.core.arrivals import monday_of
 
-QUARANTINE_SCHEMA = {"source_file": pl.String, "line_number": pl.Int64, "raw": pl.String, "reason": pl.String}
 FILES_SCHEMA = {"source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "landed_week": pl.Date}
 READ_ISSUES = ("wrong_header", "invalid_utf8", "blank_line", "unparseable", "too_many_fields", "too_few_fields")
 FILE_STATUSES = ("ok", "empty_file", "header_only", "wrong_header")
@@ -145,27 +144,27 @@ def read_batch_folder(folder: Path, *, separator: str, columns: Sequence[str]) -
 
 def read_conversions(landing_dir: Path) -> BronzeRead:
     """Bronze conversions from `brokerchooser/conversions/*.csv`, each line with its week; absent folder: empty."""
-    folder = Path(landing_dir) / SOURCE_DIR / CONVERSIONS_DIR
-    return with_weeks(read_batch_folder(folder, separator=CONVERSIONS_SEPARATOR, columns=CONVERSION_COLUMNS),
-                      CONVERSION_TIME)
+    return _read_batches(landing_dir, CONVERSIONS_DIR)
 
 
 def read_broker_registrations(landing_dir: Path) -> BronzeRead:
     """Bronze broker rows from `brokerchooser/broker_data/*.csv`, each line with its week; absent folder: empty."""
-    folder = Path(landing_dir) / SOURCE_DIR / BROKER_DIR
-    return with_weeks(read_batch_folder(folder, separator=BROKER_SEPARATOR, columns=BROKER_COLUMNS),
-                      REGISTRATION_TIME)
+    return _read_batches(landing_dir, BROKER_DIR)
+
+
+def _read_batches(landing_dir: Path, folder_name: str) -> BronzeRead:
+    batch = BATCH_FORMATS[folder_name]
+    folder = Path(landing_dir) / SOURCE_DIR / folder_name
+    return with_weeks(read_batch_folder(folder, separator=batch.separator, columns=batch.columns), batch.line_time)
 
 
 def read_batch_file(path: Path) -> BronzeRead:
-    """One conversions or broker batch file as bronze with weeks (for the arrival sensor); folder says which."""
-    conversions = path.parent.name == CONVERSIONS_DIR
+    """One conversions or broker batch file as bronze with weeks (for the arrival sensor); its folder says which."""
+    batch = BATCH_FORMATS[path.parent.name]
     read = read_delimited_file(
-        path, source_file=f"{path.parent.name}/{path.name}",
-        separator=CONVERSIONS_SEPARATOR if conversions else BROKER_SEPARATOR,
-        columns=CONVERSION_COLUMNS if conversions else BROKER_COLUMNS,
+        path, separator=batch.separator, columns=batch.columns, source_file=f"{path.parent.name}/{path.name}"
     )
-    return with_weeks(read, CONVERSION_TIME if conversions else REGISTRATION_TIME)
+    return with_weeks(read, batch.line_time)
 
 
 def read_page_category_mapping(landing_dir: Path) -> BronzeRead:
@@ -207,6 +206,21 @@ class LineTime:
 
 CONVERSION_TIME = LineTime("created_at", _created_at, r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
 REGISTRATION_TIME = LineTime("timestamp", _registered_at, r"^\s*(\d{9,10})\s*,")
+
+
+@dataclass(frozen=True)
+class BatchFormat:
+    """How the files of one batch folder are read: separator, columns, and the time that gives a line its week."""
+
+    separator: str
+    columns: tuple[str, ...]
+    line_time: LineTime
+
+
+BATCH_FORMATS = {
+    CONVERSIONS_DIR: BatchFormat(CONVERSIONS_SEPARATOR, CONVERSION_COLUMNS, CONVERSION_TIME),
+    BROKER_DIR: BatchFormat(BROKER_SEPARATOR, BROKER_COLUMNS, REGISTRATION_TIME),
+}
 
 
 def with_weeks(read: BronzeRead, line_time: LineTime) -> BronzeRead:
