@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.arrivals import week_of_iso_date
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -38,11 +39,15 @@ CTR_PER_MINUTE = dg.AssetKey(["gold", "ctr_per_minute"])
 CTR_SNAPSHOT = dg.AssetKey(["gold", "ctr_api_snapshot"])
 
 
-def view_files_of_week(landing_dir: Path, week: date) -> list[Path]:
-    """Product-view files whose name starts with a UTC day of the week (`2018-09-03_part-001.json`)."""
-    days = {(week + timedelta(days=offset)).isoformat() for offset in range(7)}
-    files = transforms.list_product_view_files(landing_dir / AMARO_DIR / "product_views")
-    return [path for path in files if path.name[:10] in days]
+def view_files_by_week(landing_dir: Path, weeks: list[date]) -> dict[date, list[Path]]:
+    """Product-view files of each week, by the UTC day their name starts with (`2018-09-03_part-001.json`); the
+    folder is listed once for the whole range, not once a week."""
+    by_week: dict[date, list[Path]] = {week: [] for week in weeks}
+    for path in transforms.list_product_view_files(landing_dir / AMARO_DIR / "product_views"):
+        for week in week_of_iso_date(path.name[:10]):
+            if week in by_week:
+                by_week[week].append(path)
+    return by_week
 
 
 @dg.multi_asset(
@@ -107,9 +112,10 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
         root, weeks = landing.root(), weeks_of(context)
         views_dir = root / AMARO_DIR / "product_views"
         rejects = SetAsidePerWeek(weeks)
+        files_by_week = view_files_by_week(root, weeks)
 
-        def parse(week: date, _: pl.DataFrame | None = None) -> pl.DataFrame:
-            parsed = transforms.parse_product_view_files(view_files_of_week(root, week), views_dir)
+        def parse(week: date) -> pl.DataFrame:
+            parsed = transforms.parse_product_view_files(files_by_week[week], views_dir)
             rejects.keep(week, parsed.quarantine)
             return parsed.rows
 
