@@ -1,7 +1,7 @@
 """HTTP API for click-through rates, served from a published Parquet snapshot, never from the warehouse.
 
-Belongs here: the FastAPI app (`create_app`), the atomic snapshot publication the pipeline calls after each gold
-materialization (`publish_serving_snapshot`) and `serve`, behind the `custpipe api` command.
+Belongs here: the FastAPI app (`create_app`) and `serve`, behind the `custpipe api` command. The atomic snapshot
+publication the pipeline calls after each gold materialization lives in `serving.py` (re-exported here).
 
 Why a snapshot: DuckDB lets one process write a database file, and no other process can open it meanwhile, so an
 API reading the warehouse would fail whenever the pipeline runs. Instead the pipeline writes the gold per-minute
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from custpipe_assets.product_views.transforms import GOLD_CTR_MINUTE_SCHEMA, VIEW_PLATFORMS
+from custpipe_assets.product_views.serving import publish_serving_snapshot  # noqa: F401  (re-exported: `api.publish_serving_snapshot`)
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Documented in OpenAPI (whole minutes, ASCII digits) and enforced by _parse_timestamp, which gives clearer messages
@@ -93,29 +93,6 @@ class ParameterError(Exception):
 
 class SnapshotUnavailable(Exception):
     """The serving snapshot is missing or unusable: 503, the pipeline has to publish it."""
-
-
-def publish_serving_snapshot(gold_frame: pl.DataFrame, serving_path: Path) -> Path:
-    """Write `gold_frame` as Parquet to `serving_path` atomically: a reader sees the old or the new file, never half.
-
-    The frame must carry GOLD_CTR_MINUTE_SCHEMA's columns (extra columns are dropped, dtypes are cast).
-    """
-    missing = [name for name in GOLD_CTR_MINUTE_SCHEMA.names() if name not in gold_frame.columns]
-    if missing:
-        raise ValueError(f"gold frame lacks columns {missing}; expected {GOLD_CTR_MINUTE_SCHEMA.names()}")
-    columns = GOLD_CTR_MINUTE_SCHEMA.names()
-    frame = gold_frame.select(columns).cast(dict(GOLD_CTR_MINUTE_SCHEMA)).sort(columns[:3])
-    serving_path = Path(serving_path)
-    serving_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_parquet(temporary)
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, serving_path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return serving_path
 
 
 class _SnapshotCache:

@@ -19,7 +19,7 @@ from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 from custpipe_assets.product_views import transforms
-from custpipe_assets.product_views.api import publish_serving_snapshot
+from custpipe_assets.product_views.serving import publish_serving_snapshot
 
 KINDS = {"polars", "duckdb"}
 POOL = "warehouse"
