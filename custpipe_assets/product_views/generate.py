@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from custpipe_assets.product_views.transforms import ORDER_COLUMN_TYPES, ORDER_ITEM_COLUMN_TYPES
+
 LOCAL_TIMEZONE = timezone(timedelta(hours=-3))
-VIEW_PLATFORMS = ("iOS", "Android", "MobileWeb")
 PLATFORM_SHARE = {"iOS": 0.35, "Android": 0.40, "MobileWeb": 0.25}
 DEVICE_SPELLINGS = {
     "iOS": ("ios", "iOS", "iPhone", "iphone"),
@@ -74,23 +75,9 @@ CITIES = (
     ("Salvador", "BA"),
     ("Recife", "PE"),
 )
-ORDER_COLUMNS = (
-    "id",
-    "user_id",
-    "order_date",
-    "order_subtotal",
-    "order_discount",
-    "order_total",
-    "order_status",
-    "payment_type",
-    "shipping_cost",
-    "shipping_service",
-    "address_city",
-    "address_state",
-    "utm_source_medium",
-    "device_type",
-)
-ITEM_COLUMNS = ("id", "order_id", "sku", "quantity", "code_color")
+# the columns the order export has, in order: the reader's own list, so writer and reader cannot drift apart
+ORDER_COLUMNS = tuple(ORDER_COLUMN_TYPES)
+ITEM_COLUMNS = tuple(ORDER_ITEM_COLUMN_TYPES)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -214,7 +201,7 @@ def _sessions_for_day(
     sessions: list[_Session] = []
     views = 0
     while views < views_per_day:
-        platform = rng.choices(VIEW_PLATFORMS, weights=[PLATFORM_SHARE[p] for p in VIEW_PLATFORMS])[0]
+        platform = rng.choices(tuple(PLATFORM_SHARE), weights=list(PLATFORM_SHARE.values()))[0]
         hour = rng.choices(range(24), weights=HOURLY_WEIGHTS)[0]
         moment = day_start + timedelta(hours=hour, seconds=rng.randrange(3600))
         session = _Session(platform, ids.next(), ids.next(), rng.randrange(1, 40000))
