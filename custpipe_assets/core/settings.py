@@ -7,6 +7,7 @@ which is the repository root for `make` and `dagster dev`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,6 +48,20 @@ class Settings:
             purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
             ctr_snapshot=Path(environ.get(CTR_SNAPSHOT_ENV) or DEFAULT_CTR_SNAPSHOT).absolute(),
         )
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """`base` (default: this process's environment) without any CUSTPIPE_* variable, plus these settings as
+        CUSTPIPE_* variables: what a child process (a `dagster dev`, a second run) needs to see exactly them."""
+        environment = {name: value for name, value in (os.environ if base is None else base).items()
+                       if not name.startswith("CUSTPIPE_")}
+        environment.update({
+            LANDING_DIR_ENV: str(self.landing_dir),
+            WAREHOUSE_ENV: str(self.warehouse),
+            FIRST_WEEK_ENV: self.first_week.isoformat(),
+            CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
+            **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
+        })
+        return environment
 
 
 def parse_first_week(value: str) -> date:

@@ -1,7 +1,6 @@
 """Runs started at the same time (a schedule, a sensor and a person, say) on one warehouse and one Dagster
 instance all succeed: DuckDB allows one writer, so each waits for the file instead of failing on its lock."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -33,8 +32,7 @@ def test_overlapping_weekly_runs_all_succeed(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
     settings = Settings(landing_dir=landing, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "CUSTPIPE_LANDING_DIR": str(landing),
-           "CUSTPIPE_WAREHOUSE": str(settings.warehouse), "CUSTPIPE_FIRST_WEEK": "2018-09-03"}
+    env = {**settings.environment(), "DAGSTER_HOME": str(home)}  # none of the developer's own CUSTPIPE_* settings
     # the reference tables the weekly job reads
     reference = build_definitions(settings).resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={dg.AssetKey(["bronze", "customers"]), dg.AssetKey(["bronze", "products"]),

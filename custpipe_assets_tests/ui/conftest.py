@@ -25,9 +25,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
-    FIRST_WEEK_ENV,
-    LANDING_DIR_ENV,
-    WAREHOUSE_ENV,
     Settings,
 )
 from custpipe_assets.customers.generate import generate_customers_landing
@@ -107,18 +104,6 @@ def write_instance_yaml(dagster_home: Path) -> None:
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def server_environment(settings: Settings, dagster_home: Path) -> dict[str, str]:
-    """This process's environment without any CUSTPIPE_* setting of the developer's, pointed at the temporary paths."""
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("CUSTPIPE_")}
-    environment.update({
-        "DAGSTER_HOME": str(dagster_home),
-        LANDING_DIR_ENV: str(settings.landing_dir),
-        WAREHOUSE_ENV: str(settings.warehouse),
-        FIRST_WEEK_ENV: settings.first_week.isoformat(),
-    })
-    return environment
-
-
 def log_tail(log_path: Path, lines: int = 40) -> str:
     return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -169,7 +154,7 @@ def running_dagster_dev(settings: Settings, dagster_home: Path, port: int, log_p
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(dagster), "dev", "-w", str(WORKSPACE_YAML), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=server_environment(settings, dagster_home),
+            cwd=REPO_ROOT, env={**settings.environment(), "DAGSTER_HOME": str(dagster_home)},
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -185,7 +170,8 @@ def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
     The server loads its code while the main job runs in this process; both are done before any test begins.
     """
     root = tmp_path_factory.mktemp("dagster_ui")
-    settings = Settings(landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=DEFAULT_FIRST_WEEK)
+    settings = Settings(landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=DEFAULT_FIRST_WEEK,
+                        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet")
     generate_customers_landing(settings.landing_dir, seed=7, scale="small", first_week=settings.first_week, overwrite=True)
     dagster_home = root / "dagster_home"
     write_instance_yaml(dagster_home)
