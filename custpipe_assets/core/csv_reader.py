@@ -1,0 +1,162 @@
+"""The one CSV reader every domain uses: a landed export -> one bronze row per data record, never a crash on content.
+
+Real exports are messier than any generator: `\\r\\r\\n` line ends (the Revolve files), `\\r\\n`, lone `\\r`, a
+UTF-8 byte-order mark, blank trailing lines, spaces around header names and fields, quoted fields holding the
+separator or a newline, header columns in another order or case, extra columns. All of those are read. What cannot
+be read is not dropped: the record becomes a row with its `read_issue` (and null fields), so the domain quarantines
+it with its file and line, and the file's problems (`empty_file`, `header_only`, `wrong_header`) are reported once
+per file in `CsvRead.file` for a check to name.
+
+Rows keep lineage: `source_file` (as the caller names it: relative to the landing root), `line_number` (the first
+physical line of the record; the header is line 1) and `raw_line` (the record's text as landed, line ends removed).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+# Reasons a record could not be read (the `read_issue` column); domains quarantine them under the same codes.
+READ_ISSUES = ("wrong_header", "invalid_utf8", "blank_line", "unparseable", "too_many_fields", "too_few_fields")
+# What a file as a whole looked like; anything but `ok` is worth a warning that names the file.
+FILE_STATUSES = ("ok", "empty_file", "header_only", "wrong_header")
+FILE_REPORT_SCHEMA = pl.Schema(
+    {"source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "header": pl.String, "detail": pl.String}
+)
+# A quoted field may hold newlines; a record still open after this many physical lines is a broken quote instead.
+MAX_LINES_PER_RECORD = 50
+# \r\r\n, \r\n, \n and a lone \r each end one physical line.
+_LINE_END = re.compile(rb"\r*\n|\r")
+
+
+def bronze_csv_schema(columns: Sequence[str]) -> pl.Schema:
+    """Bronze column order: provenance and the record as landed first, then the source's own columns, all text."""
+    return pl.Schema(
+        {
+            "source_file": pl.String,
+            "line_number": pl.Int64,
+            "raw_line": pl.String,
+            "read_issue": pl.String,
+            **{column: pl.String for column in columns},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CsvRead:
+    """One row per data record (bronze_csv_schema) and a one-row report on the file (FILE_REPORT_SCHEMA)."""
+
+    rows: pl.DataFrame
+    file: pl.DataFrame
+
+
+def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], separator: str = ",") -> CsvRead:
+    """Read one landed CSV export; an absent file reads as empty (the caller's source check warns about it).
+
+    Header names match `columns` case-insensitively, in any order and ignoring surrounding spaces; extra columns
+    are ignored and named in the file report's `detail`. A header missing one of `columns` makes the file
+    `wrong_header` and each of its records a `wrong_header` row (kept for quarantine, never dropped).
+    """
+    schema = bronze_csv_schema(columns)
+    if not path.is_file():
+        return CsvRead(schema.to_frame(), _file_report(source_file, 0, "empty_file", "", "file is absent"))
+    records = list(_records(path.read_bytes(), separator))
+    while records and records[-1].issue == "blank_line":  # blank trailing lines end many exports: not records
+        records.pop()
+    if not records:
+        return CsvRead(schema.to_frame(), _file_report(source_file, 0, "empty_file", "", "no header line"))
+
+    header_record, data = records[0], records[1:]
+    header = [name.strip().lstrip("\ufeff").strip().lower() for name in (header_record.fields or [])]
+    missing = [column for column in columns if column not in header]
+    extra = [name for name in header if name not in columns]
+    status = "wrong_header" if missing else ("header_only" if not data else "ok")
+    detail = "; ".join(
+        part for part in (f"missing column(s) {', '.join(missing)}" if missing else "",
+                          f"extra column(s) ignored: {', '.join(extra)}" if extra else "") if part
+    )
+    positions = [] if missing else [header.index(column) for column in columns]
+    unread = [None] * len(columns)
+    rows: list[list[object]] = []
+    for record in data:
+        issue, fields = record.issue, record.fields
+        if missing:
+            issue, fields = "wrong_header", None
+        elif issue is None and fields is not None and len(fields) != len(header):
+            issue = "too_many_fields" if len(fields) > len(header) else "too_few_fields"
+        values = unread if issue is not None or fields is None else [fields[position] for position in positions]
+        rows.append([source_file, record.line_number, record.text, issue, *values])
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return CsvRead(frame, _file_report(source_file, len(data), status, header_record.text, detail))
+
+
+def read_csv_exports(
+    paths: Sequence[tuple[Path, str]], *, columns: Sequence[str], separator: str = ","
+) -> CsvRead:
+    """Several files of one export (path, source_file name), their rows and file reports concatenated."""
+    reads = [read_csv_export(path, source_file=name, columns=columns, separator=separator) for path, name in paths]
+    if not reads:
+        return CsvRead(bronze_csv_schema(columns).to_frame(), FILE_REPORT_SCHEMA.to_frame())
+    return CsvRead(pl.concat([read.rows for read in reads]), pl.concat([read.file for read in reads]))
+
+
+@dataclass(frozen=True)
+class _Record:
+    line_number: int
+    text: str
+    fields: list[str] | None
+    issue: str | None
+
+
+def _records(content: bytes, separator: str) -> Iterator[_Record]:
+    """Physical lines grouped into records: a quoted field may span lines, but a broken quote swallows nothing."""
+    lines = _LINE_END.split(content.removeprefix(b"\xef\xbb\xbf"))
+    if lines and lines[-1] == b"":
+        lines.pop()  # the text after the last line end
+    index = 0
+    while index < len(lines):
+        line_number = index + 1
+        try:
+            text = lines[index].decode("utf-8")
+        except UnicodeDecodeError:
+            yield _Record(line_number, lines[index].decode("utf-8", errors="replace"), None, "invalid_utf8")
+            index += 1
+            continue
+        if not text.strip():
+            yield _Record(line_number, text, None, "blank_line")
+            index += 1
+            continue
+        end = index
+        while text.count('"') % 2 and end + 1 < len(lines) and end - index + 1 < MAX_LINES_PER_RECORD:
+            end += 1
+            text += "\n" + lines[end].decode("utf-8", errors="replace")
+        if text.count('"') % 2:  # the quote never closed: this line alone is unreadable, the next ones are read
+            yield _Record(line_number, lines[index].decode("utf-8"), None, "unparseable")
+            index += 1
+            continue
+        fields = _split(text, separator)
+        yield _Record(line_number, text, fields, None if fields is not None else "unparseable")
+        index = end + 1
+
+
+def _split(text: str, separator: str) -> list[str] | None:
+    """The record's fields, stripped of surrounding spaces; None when its quoting is broken (`a,"b"c`)."""
+    try:
+        fields = next(csv.reader([text], delimiter=separator, skipinitialspace=True, strict=True))
+    except csv.Error:
+        # tolerate spaces between a closing quote and the separator (`"a" ,b`), nothing else
+        relaxed = re.sub(r'"[ \t]+(?=' + re.escape(separator) + r"|$)", '"', text)
+        try:
+            fields = next(csv.reader([relaxed], delimiter=separator, skipinitialspace=True, strict=True))
+        except csv.Error:
+            return None
+    return [field.strip() for field in fields]
+
+
+def _file_report(source_file: str, data_lines: int, status: str, header: str, detail: str) -> pl.DataFrame:
+    return pl.DataFrame([(source_file, data_lines, status, header, detail)], schema=FILE_REPORT_SCHEMA, orient="row")
