@@ -228,3 +228,29 @@ def source_present_check(
         )
 
     return _check
+
+
+def files_readable_check(
+    asset_key: dg.AssetKey,
+    *,
+    description: str,
+    file_reports: Callable[[Path], list[pl.DataFrame]],
+) -> dg.AssetChecksDefinition:
+    """A WARN-level check naming every landed file whose report (core.csv_reader) is not `ok`: empty, header only,
+    or in the wrong columns. Such a file's records are quarantined as `wrong_header`; the check says why."""
+
+    @dg.asset_check(asset=asset_key, name="files_readable", description=description)
+    def _check(landing: LandingResource) -> dg.AssetCheckResult:
+        reports = pl.concat(file_reports(landing.root()))
+        problems = reports.filter(pl.col("status") != "ok").select("source_file", "status", "detail", "header")
+        return dg.AssetCheckResult(
+            passed=problems.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "files_checked": reports.height,
+                "failure_count": problems.height,
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(problems.head(SAMPLE_ROWS)) or "none"),
+            },
+        )
+
+    return _check

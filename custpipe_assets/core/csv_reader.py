@@ -63,36 +63,55 @@ def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], sep
     `wrong_header` and each of its records a `wrong_header` row (kept for quarantine, never dropped).
     """
     schema = bronze_csv_schema(columns)
-    if not path.is_file():
-        return CsvRead(schema.to_frame(), _file_report(source_file, 0, "empty_file", "", "file is absent"))
-    records = list(_records(path.read_bytes(), separator))
-    while records and records[-1].issue == "blank_line":  # blank trailing lines end many exports: not records
-        records.pop()
-    if not records:
-        return CsvRead(schema.to_frame(), _file_report(source_file, 0, "empty_file", "", "no header line"))
-
-    header_record, data = records[0], records[1:]
-    header = [name.strip().lstrip("\ufeff").strip().lower() for name in (header_record.fields or [])]
-    missing = [column for column in columns if column not in header]
-    extra = [name for name in header if name not in columns]
-    status = "wrong_header" if missing else ("header_only" if not data else "ok")
-    detail = "; ".join(
-        part for part in (f"missing column(s) {', '.join(missing)}" if missing else "",
-                          f"extra column(s) ignored: {', '.join(extra)}" if extra else "") if part
-    )
-    positions = [] if missing else [header.index(column) for column in columns]
+    records = _records(path.read_bytes(), separator) if path.is_file() else iter(())
+    header_record = next(records, None)
+    data = list(records)
+    while data and data[-1].issue == "blank_line":  # blank trailing lines end many exports: not records
+        data.pop()
+    header, status, detail = _judge_header(header_record, bool(data), columns, absent=not path.is_file())
+    report = _file_report(source_file, len(data), status, header_record.text if header_record else "", detail)
+    if status == "empty_file":
+        return CsvRead(schema.to_frame(), report)
+    positions = [header.index(column) for column in columns] if status != "wrong_header" else []
     unread = [None] * len(columns)
     rows: list[list[object]] = []
     for record in data:
         issue, fields = record.issue, record.fields
-        if missing:
+        if not positions:
             issue, fields = "wrong_header", None
         elif issue is None and fields is not None and len(fields) != len(header):
             issue = "too_many_fields" if len(fields) > len(header) else "too_few_fields"
         values = unread if issue is not None or fields is None else [fields[position] for position in positions]
         rows.append([source_file, record.line_number, record.text, issue, *values])
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    return CsvRead(frame, _file_report(source_file, len(data), status, header_record.text, detail))
+    return CsvRead(pl.DataFrame(rows, schema=schema, orient="row"), report)
+
+
+def csv_file_status(path: Path, *, source_file: str, columns: Sequence[str], separator: str = ",") -> pl.DataFrame:
+    """The file report of `read_csv_export` from the header and first data record only (cheap, for checks);
+    `data_lines` is null since the file is not read to the end."""
+    records = (record for record in _records(path.read_bytes(), separator)) if path.is_file() else iter(())
+    header_record = next(records, None)
+    has_data = any(record.issue != "blank_line" for record in records)
+    _, status, detail = _judge_header(header_record, has_data, columns, absent=not path.is_file())
+    return _file_report(source_file, None, status, header_record.text if header_record else "", detail)
+
+
+def _judge_header(
+    header_record: _Record | None, has_data: bool, columns: Sequence[str], *, absent: bool
+) -> tuple[list[str], str, str]:
+    """(normalized header names, file status, detail) of a file's first record."""
+    if header_record is None or header_record.fields is None:
+        detail = "file is absent" if absent else "no header line"
+        if header_record is not None:
+            detail = f"header line unreadable ({header_record.issue})"
+        return [], "empty_file" if header_record is None else "wrong_header", detail
+    header = [name.lstrip("\ufeff").strip().lower() for name in header_record.fields]
+    missing = [column for column in columns if column not in header]
+    extra = [name for name in header if name not in columns]
+    parts = [f"missing column(s) {', '.join(missing)}" if missing else "",
+             f"extra column(s) ignored: {', '.join(extra)}" if extra else ""]
+    status = "wrong_header" if missing else ("header_only" if not has_data else "ok")
+    return header, status, "; ".join(part for part in parts if part)
 
 
 def read_csv_exports(
@@ -158,5 +177,5 @@ def _split(text: str, separator: str) -> list[str] | None:
     return [field.strip() for field in fields]
 
 
-def _file_report(source_file: str, data_lines: int, status: str, header: str, detail: str) -> pl.DataFrame:
+def _file_report(source_file: str, data_lines: int | None, status: str, header: str, detail: str) -> pl.DataFrame:
     return pl.DataFrame([(source_file, data_lines, status, header, detail)], schema=FILE_REPORT_SCHEMA, orient="row")

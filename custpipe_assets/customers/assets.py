@@ -55,7 +55,7 @@ bronze_products = _bronze_reference(
 @dg.multi_asset(
     outs={
         "customers": dg.AssetOut(key=SILVER_CUSTOMERS, group_name="silver", kinds=KINDS,
-                                 description="One row per customer, loyalty_score typed (null when not a number)."),
+                                 description="One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores)."),
         "products": dg.AssetOut(key=SILVER_PRODUCTS, group_name="silver", kinds=KINDS,
                                 description="One row per product with its category."),
         "quarantine": dg.AssetOut(key=REFERENCE_QUARANTINE, group_name="silver", kinds=KINDS,
@@ -70,7 +70,7 @@ def silver_reference(bronze_customers: pl.DataFrame, bronze_products: pl.DataFra
     quarantine = pl.concat([rejected_customers, rejected_products])
     yield dg.Output(customers, output_name="customers", metadata={
         "rows_read": bronze_customers.height,
-        "loyalty_score_not_a_number": customers.filter(pl.col("loyalty_score").is_null()).height,
+        "loyalty_score_unusable": dg.MetadataValue.json(counts_by(customers.drop_nulls("loyalty_score_issue"), "loyalty_score_issue")),
     })
     yield dg.Output(products, output_name="products", metadata={"rows_read": bronze_products.height})
     yield dg.Output(quarantine, output_name="quarantine", metadata={

@@ -8,7 +8,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check, source_present_check, weekly_row_count_sql
+from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, source_present_check, weekly_row_count_sql
 from custpipe_assets.customers import assets, reference, transactions
 
 QUARANTINE_REASONS = [
@@ -56,7 +56,7 @@ CUSTOMER_PRODUCT_PURCHASES = pa.DataFrameSchema(
     {
         "week_start": pa.Column(pl.Date),
         "customer_id": pa.Column(pl.String),
-        "loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
+        "loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(*reference.LOYALTY_SCORE_RANGE), nullable=True),
         "product_id": pa.Column(pl.String),
         "product_category": pa.Column(pl.String),
         "purchase_count": pa.Column(pl.Int64, pa.Check.ge(1)),
@@ -69,9 +69,13 @@ SILVER_CUSTOMERS = pa.DataFrameSchema(
     {"customer_id": pa.Column(pl.String, unique=True), "loyalty_score": pa.Column(pl.Float64, nullable=True)},
     description="One row per customer.",
 )
-LOYALTY_SCORE_PRESENT = pa.DataFrameSchema(
-    {"loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=False)},
-    description="Warns about customers whose loyalty_score was missing or not a number in 0..1 (kept, score null).",
+LOYALTY_SCORE_VALID = pa.DataFrameSchema(
+    {
+        "loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(*reference.LOYALTY_SCORE_RANGE), nullable=False),
+        "loyalty_score_issue": pa.Column(pl.String, pa.Check.isin(reference.LOYALTY_SCORE_ISSUES), nullable=True),
+    },
+    description="Warns about customers whose landed loyalty_score is not a whole number 1..10 (kept, score null, "
+    "raw text and loyalty_score_issue beside it).",
 )
 SILVER_PRODUCTS = pa.DataFrameSchema(
     {"product_id": pa.Column(pl.String, unique=True), "product_category": pa.Column(pl.String)},
@@ -81,7 +85,7 @@ REFERENCE_QUARANTINE = pa.DataFrameSchema(
     {
         "source_file": pa.Column(pl.String, pa.Check.isin([reference.CUSTOMERS_FILE, reference.PRODUCTS_FILE])),
         "line_number": pa.Column(pl.Int32, pa.Check.ge(2)),
-        "reason": pa.Column(pl.String),
+        "reason": pa.Column(pl.String, pa.Check.isin(reference.REFERENCE_QUARANTINE_REASONS)),
     },
     description="Every rejected reference row names its file, line and reason.",
 )
@@ -115,7 +119,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.TRANSACTION_QUARANTINE, TRANSACTION_QUARANTINE, **weekly),
         schema_check(assets.CUSTOMER_PRODUCT_PURCHASES, CUSTOMER_PRODUCT_PURCHASES, **weekly),
         schema_check(assets.SILVER_CUSTOMERS, SILVER_CUSTOMERS),
-        schema_check(assets.SILVER_CUSTOMERS, LOYALTY_SCORE_PRESENT, name="loyalty_score_present",
+        schema_check(assets.SILVER_CUSTOMERS, LOYALTY_SCORE_VALID, name="loyalty_score_valid",
                      severity=dg.AssetCheckSeverity.WARN),
         schema_check(assets.SILVER_PRODUCTS, SILVER_PRODUCTS),
         schema_check(assets.REFERENCE_QUARANTINE, REFERENCE_QUARANTINE),
@@ -142,6 +146,18 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             description="Warns when a day of the week has no transactions file (a missing or empty day folder).",
             find_missing=lambda root, weeks: transactions.missing_transaction_days(root, weeks),
             **weekly,
+        ),
+        *(
+            files_readable_check(
+                key, description=f"Warns when {file_name} is empty, header only or lacks a column (its lines quarantined).",
+                file_reports=lambda root, file_name=file_name, columns=columns: [
+                    reference.reference_file_status(root, file_name, columns)
+                ],
+            )
+            for key, file_name, columns in (
+                (assets.BRONZE_CUSTOMERS, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS),
+                (assets.BRONZE_PRODUCTS, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS),
+            )
         ),
         source_present_check(
             assets.BRONZE_CUSTOMERS, description="Warns when customers.csv is absent.",

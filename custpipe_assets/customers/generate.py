@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from phonenumbers import PhoneMetadata
+from custpipe_assets.customers.reference import LOYALTY_SCORE_RANGE
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def generate_customers_landing(
     ids = _IdFormat(chosen)
     personas = _assign_personas(_rng(seed, "personas"), chosen.customers)
     catalogue = _make_catalogue(_rng(seed, "products"), chosen.products, ids)
-    catalogue.frame.write_csv(landing_dir / "products.csv")
+    _write_revolve_csv(catalogue.frame, landing_dir / "products.csv")
     customer_rows = _write_customers(landing_dir, _rng(seed, "customers"), personas, ids)
     profile_rows = _write_profiles(landing_dir, _rng(seed, "profiles"), personas, ids, first_week)
     purchases, lines, folders, dirt = _write_transactions(
@@ -384,25 +385,36 @@ def _make_catalogue(rng: np.random.Generator, count: int, ids: _IdFormat) -> _Ca
 
 
 def _write_customers(landing_dir: Path, rng: np.random.Generator, personas: np.ndarray, ids: _IdFormat) -> int:
-    """customers.csv with one `n/a` loyalty score and one exact duplicate row; returns data lines written."""
+    """customers.csv as the real Revolve export writes it: `\\r\\r\\n` line ends, whole-number loyalty scores 1..10.
+
+    Planted dirt: one `n/a` score, one score in the old generator's 0..1 shape (`0.734`), one out of range (`11`)
+    and one exact duplicate row; returns data lines written.
+    """
     count = len(personas)
     alpha, beta = (np.array([t.loyalty_beta[i] for t in PERSONA_TRAITS.values()])[personas] for i in (0, 1))
-    thousandths = np.rint(rng.beta(alpha, beta) * 1000).astype(np.int64)
-    frame = pl.DataFrame({"index": np.arange(count), "loyalty": thousandths}).select(
-        customer_id=ids.customer_expr("index"),
-        loyalty_score=pl.concat_str(
-            (pl.col("loyalty") // 1000).cast(pl.String), pl.lit("."),
-            (pl.col("loyalty") % 1000).cast(pl.String).str.zfill(3),
-        ),
+    low, high = LOYALTY_SCORE_RANGE
+    steps = high - low + 1  # equal-width bins of the persona's beta draw, so both ends are as likely as the rest
+    scores = low + np.minimum((rng.beta(alpha, beta) * steps).astype(np.int64), steps - 1)
+    frame = pl.DataFrame({"index": np.arange(count), "loyalty": scores}).select(
+        customer_id=ids.customer_expr("index"), loyalty_score=pl.col("loyalty").cast(pl.String)
     )
-    not_a_number, duplicated = (int(i) for i in rng.choice(count, size=2, replace=False))
+    not_a_number, old_shape, out_of_range, duplicated = (int(i) for i in rng.choice(count, size=4, replace=False))
+    row = pl.int_range(pl.len())
     frame = frame.with_columns(
-        loyalty_score=pl.when(pl.int_range(pl.len()) == not_a_number).then(pl.lit("n/a")).otherwise("loyalty_score")
+        loyalty_score=pl.when(row == not_a_number).then(pl.lit("n/a"))
+        .when(row == old_shape).then(pl.lit("0.734"))
+        .when(row == out_of_range).then(pl.lit(str(high + 1)))
+        .otherwise("loyalty_score")
     )
     copy_at = int(rng.integers(duplicated + 1, count + 1))
     frame = pl.concat([frame[:copy_at], frame[duplicated : duplicated + 1], frame[copy_at:]])
-    frame.write_csv(landing_dir / "customers.csv")
+    _write_revolve_csv(frame, landing_dir / "customers.csv")
     return frame.height
+
+
+def _write_revolve_csv(frame: pl.DataFrame, path: Path) -> None:
+    """A CSV with the real Revolve starter files' line ends, `\\r\\r\\n` after every line, the header included."""
+    path.write_bytes(frame.write_csv(line_terminator="\r\r\n").encode("utf-8"))
 
 
 def _unique_gb_mobiles(rng: np.random.Generator, count: int) -> np.ndarray:

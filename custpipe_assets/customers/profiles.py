@@ -6,7 +6,8 @@ store purchases reuse. No Dagster.
 
 A bad value never costs a customer their row: it becomes null (then imputed where a rule says so) and leaves an
 issue row naming file, line, field, raw value and reason. Only a row without a customer_id is dropped, and it
-is logged whole in the issues with reason `missing_customer_id`.
+is logged whole in the issues with reason `missing_customer_id`, and a record the CSV reader could not split is
+logged whole under its read issue (field `record`).
 
 Rules, each decided once here:
 - Merging duplicates: per customer and field, the first usable value in file order wins (a blank or invalid value
@@ -31,6 +32,7 @@ from __future__ import annotations
 import phonenumbers
 import polars as pl
 
+from custpipe_assets.core.csv_reader import READ_ISSUES
 from custpipe_assets.customers.reference import raw_row
 
 PROFILES_FILE = "customer_profiles.csv"
@@ -69,7 +71,7 @@ PROFILE_ISSUES_SCHEMA = pl.Schema(
     }
 )
 PROFILE_ISSUE_REASONS = (
-    "missing_customer_id", "age_not_an_integer", "age_out_of_range", "income_not_a_number", "income_negative",
+    *READ_ISSUES, "missing_customer_id", "age_not_an_integer", "age_out_of_range", "income_not_a_number", "income_negative",
     "invalid_mobile", "gender_unrecognised", "joined_at_unparseable", "conflicting_duplicate",
     "duplicate_record_merged",
 )
@@ -101,7 +103,11 @@ def clean_profiles(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     missing = [column for column in (*PROFILE_COLUMNS, "source_file", "line_number") if column not in bronze.columns]
     if missing:
         raise ValueError(f"bronze profiles lack column(s) {', '.join(missing)}")
-    text = bronze.select(
+    bronze = bronze.with_columns(  # frames built by hand (tests) may lack the reader's lineage columns
+        pl.lit(None, pl.String).alias(column) for column in ("raw_line", "read_issue") if column not in bronze.columns
+    )
+    unreadable = bronze.filter(pl.col("read_issue").is_not_null())
+    text = bronze.filter(pl.col("read_issue").is_null()).select(
         *(_blank_to_null(column) for column in PROFILE_COLUMNS),
         pl.col("source_file").cast(pl.String),
         pl.col("line_number").cast(pl.Int32),
@@ -111,6 +117,7 @@ def clean_profiles(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     merged = _merge_duplicates(records)
     issues = pl.concat(
         [
+            _issue_rows(unreadable, "record", pl.col("raw_line"), pl.col("read_issue")),
             _missing_id_issues(without_id),
             _value_issues(records),
             _conflict_issues(records, merged),

@@ -5,11 +5,11 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check, weekly_row_count_sql
+from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, sql_check, weekly_row_count_sql
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.customers import segmentation_assets as assets
-from custpipe_assets.customers import profiles
+from custpipe_assets.customers import profiles, reference
 from custpipe_assets.customers.features import MONEY
 from custpipe_assets.customers.store_purchases import STORE_QUARANTINE_REASONS
 
@@ -103,6 +103,13 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
 
     return [
         store_match_rate,
+        files_readable_check(
+            assets.BRONZE_PROFILES,
+            description=f"Warns when {profiles.PROFILES_FILE} is absent, empty, header only or lacks a column.",
+            file_reports=lambda root: [
+                reference.reference_file_status(root, profiles.PROFILES_FILE, profiles.PROFILE_COLUMNS)
+            ],
+        ),
         schema_check(assets.SILVER_PROFILES, PROFILES),
         schema_check(assets.STORE_QUARANTINE, STORE_QUARANTINE, **weekly),
         schema_check(assets.WEEKLY_ROLLUPS, ROLLUPS, **weekly),

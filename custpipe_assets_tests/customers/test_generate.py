@@ -87,7 +87,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _header(path: Path) -> str:
-    return path.read_text(encoding="utf-8").split("\n", 1)[0]
+    return path.read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r")
 
 
 def _all_bytes(landing: Path) -> dict[str, bytes]:
@@ -178,18 +178,23 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path:
         assert first[name] != other[name]
 
 
-def test_customers_csv_has_scores_with_three_decimals_one_na_and_one_exact_duplicate(generated: Generated) -> None:
+def test_customers_csv_is_in_the_revolve_shape_with_a_few_old_and_bad_scores(generated: Generated) -> None:
+    """\\r\\r\\n after every line and whole-number scores 1..10, as the real export; plus planted dirt: one `n/a`,
+    one score in the old 0..1 shape, one out of range and one exact duplicate row."""
     path = generated.landing / "customers.csv"
-    assert _header(path) == "customer_id,loyalty_score"
-    lines = path.read_text(encoding="utf-8").splitlines()[1:]
-    rows = [line.split(",") for line in lines]
+    content = path.read_bytes()
+    assert content.endswith(b"\r\r\n") and content.count(b"\n") == content.count(b"\r\r\n")
+    lines = content.decode("utf-8").split("\r\r\n")[:-1]
+    assert lines[0] == "customer_id,loyalty_score"
+    rows = [line.split(",") for line in lines[1:]]
     ids = [customer_id for customer_id, _ in rows]
     assert len(set(ids)) == generated.scale.customers == len(ids) - 1
     assert len(lines) - len(set(lines)) == 1  # the one duplicated row is an exact copy
     assert all(re.fullmatch(r"C\d{6}", customer_id) for customer_id in ids)
     scores = [score for _, score in rows]
-    assert scores.count("n/a") == 1
-    assert all(re.fullmatch(r"[01]\.\d{3}", s) and float(s) <= 1.0 for s in scores if s != "n/a")
+    odd = sorted(score for score in scores if not (score.isdigit() and 1 <= int(score) <= 10))
+    assert odd == ["0.734", "11", "n/a"]
+    assert len({score for score in scores if score not in odd}) >= 7  # most of the scale is used, not a fraction
 
 
 def test_products_csv_has_unique_ids_and_eight_categories(generated: Generated) -> None:
@@ -370,7 +375,7 @@ def test_age_income_and_loyalty_lean_with_persona(small: Generated) -> None:
     loyalty = {
         row["customer_id"]: float(row["loyalty_score"])
         for row in _rows(small.landing / "customers.csv")
-        if row["loyalty_score"] != "n/a"
+        if row["loyalty_score"].isdigit()
     }
 
     def mean(persona: str, value: Callable[[str], float]) -> float:

@@ -105,15 +105,53 @@ def test_weekly_counts_follow_the_contract(tmp_path):
 
 
 def test_reference_rows_keep_the_first_of_each_id_and_quarantine_the_rest(tmp_path):
-    (tmp_path / "customers.csv").write_bytes(b"\xef\xbb\xbfcustomer_id,loyalty_score\r\nC1,0.5\r\nC2,n/a\r\nC1,0.9\r\n,0.1\r\n")
+    (tmp_path / "customers.csv").write_bytes(b"\xef\xbb\xbfcustomer_id,loyalty_score\r\nC1,5\r\nC2,n/a\r\nC1,9\r\n,1\r\n")
     bronze = reference.read_reference_csv(tmp_path, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
     customers, rejected = reference.clean_customers(bronze)
-    assert customers.select("customer_id", "loyalty_score", "line_number").rows() == [("C1", 0.5, 2), ("C2", None, 3)]
-    assert rejected.select("line_number", "reason", "raw").rows() == [(4, "duplicate_customer_id", "C1,0.9"), (5, "missing_customer_id", ",0.1")]
+    assert customers.select("customer_id", "loyalty_score", "line_number").rows() == [("C1", 5.0, 2), ("C2", None, 3)]
+    assert rejected.select("line_number", "reason", "raw").rows() == [(4, "duplicate_customer_id", "C1,9"), (5, "missing_customer_id", ",1")]
 
 
-def test_an_absent_reference_file_reads_as_an_empty_table_and_a_broken_one_names_itself(tmp_path):
+# The real Revolve starter files end every line with \r\r\n; the first version read that header as garbage.
+REVOLVE_CUSTOMERS = b"customer_id,loyalty_score\r\r\nC1,7\r\r\nC2,10\r\r\nC3,1\r\r\n"
+
+
+def test_revolve_line_ends_read_as_one_line_each(tmp_path):
+    (tmp_path / "customers.csv").write_bytes(REVOLVE_CUSTOMERS)
+    customers, rejected = reference.clean_customers(
+        reference.read_reference_csv(tmp_path, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
+    )
+    expected = [line.split(b",") for line in REVOLVE_CUSTOMERS.split(b"\r\r\n")[1:] if line]
+    assert customers.select("customer_id", "loyalty_score", "line_number").rows() == [
+        (cid.decode(), float(score), number) for number, (cid, score) in enumerate(expected, start=2)
+    ]
+    assert rejected.is_empty()
+
+
+@pytest.mark.parametrize(
+    ("raw", "issue"),
+    [("7", None), ("10", None), ("1", None), (" 3 ", None), ("0.734", "not_a_whole_number"), ("0", "out_of_range"),
+     ("11", "out_of_range"), ("n/a", "not_a_number"), ("", "missing"), ("7.0", None)],
+)
+def test_loyalty_scores_outside_the_sources_1_to_10_scale_keep_the_customer_with_a_null_score(tmp_path, raw, issue):
+    (tmp_path / "customers.csv").write_text(f"customer_id,loyalty_score\nC1,{raw}\n")
+    customers, rejected = reference.clean_customers(
+        reference.read_reference_csv(tmp_path, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
+    )
+    assert rejected.is_empty() and customers["customer_id"].to_list() == ["C1"]
+    row = customers.row(0, named=True)
+    assert row["loyalty_score_issue"] == issue and row["loyalty_score_raw"] == raw.strip()
+    assert row["loyalty_score"] == (None if issue else float(raw))
+
+
+def test_an_absent_reference_file_reads_as_empty_and_a_broken_one_is_quarantined_and_reported(tmp_path):
     assert reference.read_reference_csv(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS).is_empty()
     (tmp_path / "products.csv").write_text("id;name\nP1;tea\n")
-    with pytest.raises(reference.LandingFormatError, match="products.csv: missing column"):
-        reference.read_reference_csv(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS)
+    bronze = reference.read_reference_csv(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS)
+    products, rejected = reference.clean_products(bronze)
+    assert products.is_empty()
+    assert rejected.select("source_file", "line_number", "reason", "raw").rows() == [
+        ("products.csv", 2, "wrong_header", "P1;tea")
+    ]
+    status = reference.reference_file_status(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS).row(0, named=True)
+    assert status["status"] == "wrong_header" and "product_id" in status["detail"]
