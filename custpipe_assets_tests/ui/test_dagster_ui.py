@@ -35,13 +35,13 @@ def csv_data_rows(path: Path) -> list[dict[str, str]]:
 
 
 def has_unusable_loyalty_score(customers_csv: Path) -> bool:
-    """Read straight from the landed file: does any customer's loyalty_score fail to be a number in 0..1?"""
+    """Read straight from the landed file: does any customer's loyalty_score fail to be a whole number in 1..10?"""
     for row in csv_data_rows(customers_csv):
         try:
             score = float(row["loyalty_score"])
         except (TypeError, ValueError):
             return True
-        if math.isnan(score) or not 0 <= score <= 1:
+        if math.isnan(score) or score != int(score) or not 1 <= score <= 10:
             return True
     return False
 
@@ -101,7 +101,7 @@ def test_checks_tab_shows_each_check_result(dagster_ui, page, screenshot):
     check_names = sorted(
         key.name for key in dagster_ui.definitions.resolve_asset_graph().asset_check_keys if key.asset_key == asset_key
     )
-    assert {"schema", "reconciles", "loyalty_score_present"} <= set(check_names)
+    assert {"schema", "reconciles", "loyalty_score_valid"} <= set(check_names)
     history = dagster_ui.history
     expected = {}
     for name in check_names:
@@ -112,7 +112,7 @@ def test_checks_tab_shows_each_check_result(dagster_ui, page, screenshot):
         )
     loyalty_warns = has_unusable_loyalty_score(dagster_ui.settings.landing_dir / CUSTOMERS_FILE)
     assert loyalty_warns, "the sample's customers.csv is meant to hold a loyalty_score that is not a number"
-    assert expected["loyalty_score_present"] == WARNED_BADGE
+    assert expected["loyalty_score_valid"] == WARNED_BADGE
     assert expected["schema"] == PASSED_BADGE
 
     page.goto(dagster_ui.url(f"{asset_page(asset_key)}?view=checks"))
