@@ -1,9 +1,11 @@
 """Dagster wiring for the product-views domain: orders and view events -> purchases and views -> CTR per minute,
 plus the Parquet snapshot the CTR API serves (so the API never touches the warehouse file DuckDB locks).
 
-Views are partitioned by the UTC week of their file (files are named by UTC day); purchases are small and loaded
-whole from the database tables; the gold table for a week takes that week's views and the purchases whose UTC
-time falls in it, so every (minute, platform, product) row belongs to exactly one week.
+Views are partitioned by the UTC week of each event's own time (a file crossing midnight or a week feeds both
+weeks; `view_files.py` says where records without a usable time go); `bronze/product_view_files` lists every
+landed view file with its status and weeks, so none is ignored unseen. Purchases are small and loaded whole from
+the database tables; the gold table for a week takes that week's views and the purchases whose UTC time falls in
+it, so every (minute, platform, product) row belongs to exactly one week.
 """
 
 from collections.abc import Iterator
@@ -13,7 +15,6 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.arrivals import week_of_iso_date
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -30,6 +31,7 @@ BRONZE_ORDER_ITEMS = dg.AssetKey(["bronze", "order_items"])
 BRONZE_ORDER_REJECTS = dg.AssetKey(["bronze", "order_rejects"])
 BRONZE_VIEW_EVENTS = dg.AssetKey(["bronze", "product_view_events"])
 BRONZE_VIEW_REJECTS = dg.AssetKey(["bronze", "product_view_rejects"])
+BRONZE_VIEW_FILES = dg.AssetKey(["bronze", "product_view_files"])
 SILVER_PURCHASES = dg.AssetKey(["silver", "purchases"])
 PURCHASE_QUARANTINE = dg.AssetKey(["silver", "purchase_quarantine"])
 SILVER_VIEWS = dg.AssetKey(["silver", "product_views"])
@@ -39,15 +41,8 @@ CTR_PER_MINUTE = dg.AssetKey(["gold", "ctr_per_minute"])
 CTR_SNAPSHOT = dg.AssetKey(["gold", "ctr_api_snapshot"])
 
 
-def view_files_by_week(landing_dir: Path, weeks: list[date]) -> dict[date, list[Path]]:
-    """Product-view files of each week, by the UTC day their name starts with (`2018-09-03_part-001.json`); the
-    folder is listed once for the whole range, not once a week."""
-    by_week: dict[date, list[Path]] = {week: [] for week in weeks}
-    for path in transforms.list_product_view_files(landing_dir / AMARO_DIR / "product_views"):
-        for week in week_of_iso_date(path.name[:10]):
-            if week in by_week:
-                by_week[week].append(path)
-    return by_week
+def views_dir(landing_root: Path) -> Path:
+    return landing_root / AMARO_DIR / "product_views"
 
 
 @dg.multi_asset(
@@ -57,17 +52,17 @@ def view_files_by_week(landing_dir: Path, weeks: list[date]) -> dict[date, list[
         "items": dg.AssetOut(key=BRONZE_ORDER_ITEMS, group_name="bronze", kinds=KINDS | {"csv"},
                              description="amaro/order_items.csv loaded into the database, typed, with file and line."),
         "rejects": dg.AssetOut(key=BRONZE_ORDER_REJECTS, group_name="bronze", kinds=KINDS,
-                               description="Order and item CSV rows that could not be read or typed, with the reason."),
+                               description="Order and item CSV rows that could not be read or typed, and files not read (absent, empty, wrong header), with the reason."),
     },
     pool=POOL,
 )
 def bronze_orders(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
-    amaro = landing.root() / AMARO_DIR
-    for name in ("orders.csv", "order_items.csv"):
-        if not (amaro / name).is_file():
-            context.log.warning(f"{amaro / name} is absent: its table is empty this run")
-    orders = transforms.parse_orders_csv(amaro / "orders.csv")
-    items = transforms.parse_order_items_csv(amaro / "order_items.csv")
+    root = landing.root()
+    for name in (transforms.ORDERS_FILE, transforms.ORDER_ITEMS_FILE):
+        if not (root / name).is_file():
+            context.log.warning(f"{root / name} is absent: its table is empty this run")
+    orders = transforms.parse_orders_csv(root / transforms.ORDERS_FILE, source_file=transforms.ORDERS_FILE)
+    items = transforms.parse_order_items_csv(root / transforms.ORDER_ITEMS_FILE, source_file=transforms.ORDER_ITEMS_FILE)
     rejects = pl.concat([orders.quarantine, items.quarantine])
     yield dg.Output(orders.rows, output_name="orders")
     yield dg.Output(items.rows, output_name="items")
@@ -102,30 +97,41 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
     @dg.multi_asset(
         outs={
             "events": dg.AssetOut(key=BRONZE_VIEW_EVENTS, group_name="bronze", kinds=KINDS | {"json"},
-                                  description="Every event of the week's product-view files (all types), ids kept exact, with file and position."),
+                                  description="Every event whose UTC time falls in the week (all types), ids kept exact, with file, position and content hash."),
             "rejects": dg.AssetOut(key=BRONZE_VIEW_REJECTS, group_name="bronze", kinds=KINDS,
-                                   description="Product-view files or batches that could not be read, with the reason."),
+                                   description="Product-view files, batches or events that could not be read, with the reason, in their file's home week."),
         },
         **weekly,
     )
     def bronze_product_views(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
         root, weeks = landing.root(), weeks_of(context)
-        views_dir = root / AMARO_DIR / "product_views"
         rejects = SetAsidePerWeek(weeks)
-        files_by_week = view_files_by_week(root, weeks)
+        files_by_week = transforms.view_files_by_week(views_dir(root), weeks, root)
 
         def parse(week: date) -> pl.DataFrame:
-            parsed = transforms.parse_product_view_files(files_by_week[week], views_dir)
+            parsed = transforms.parse_product_view_files(files_by_week[week], views_dir(root), landing_root=root, week=week)
             rejects.keep(week, parsed.quarantine)
             return parsed.rows
 
         yield dg.Output(WeeklyBatches(weeks, parse), output_name="events")
         yield dg.Output(rejects.batches(), output_name="rejects")
 
+    @dg.asset(
+        key=BRONZE_VIEW_FILES,
+        description="Every landed file under amaro/product_views: status, records, and the UTC weeks its events fall in.",
+        group_name="bronze",
+        kinds=KINDS | {"json"},
+        pool=POOL,
+    )
+    def product_view_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
+        inventory = transforms.view_file_inventory(views_dir(landing.root()), landing.root())
+        context.add_output_metadata({"files_by_status": dg.MetadataValue.json(counts_by(inventory, "status"))})
+        return inventory
+
     @dg.multi_asset(
         outs={
             "views": dg.AssetOut(key=SILVER_VIEWS, group_name="silver", kinds=KINDS,
-                                 description="Product views: canonical platform, UTC and GMT-03:00 time, deduplicated on event_id."),
+                                 description="Product views: canonical platform, UTC and GMT-03:00 time, each event once (same content, not same id)."),
             "quarantine": dg.AssetOut(key=VIEW_QUARANTINE, group_name="silver", kinds=KINDS,
                                       description="Product views rejected (no product code, unknown platform, duplicate) with reason."),
             "ignored": dg.AssetOut(key=IGNORED_EVENTS, group_name="silver", kinds=KINDS,
@@ -182,7 +188,7 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
         path = publish_serving_snapshot(snapshot, serving_path)
         context.add_output_metadata({"path": str(path), "dagster/row_count": snapshot.height})
 
-    return [bronze_product_views, silver_product_views, ctr_per_minute, ctr_api_snapshot]
+    return [product_view_files, bronze_product_views, silver_product_views, ctr_per_minute, ctr_api_snapshot]
 
 
 ORDER_ASSETS = [bronze_orders, silver_purchases]

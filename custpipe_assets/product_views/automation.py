@@ -1,29 +1,44 @@
-"""Weekly job, schedule and arrival sensor of the product-views domain: new view files run their UTC week."""
+"""Weekly job, schedule and arrival sensor of the product-views domain: a new or changed view file runs the UTC
+weeks its events fall in (read from the events' own timestamps, once per version of the file)."""
 
+from datetime import date
+from pathlib import Path
 
-from custpipe_assets.core.arrivals import LandedFiles, week_of_iso_date
+from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.automation import arrival_sensor, monday_schedule, weekly_job
 from custpipe_assets.product_views import assets
+from custpipe_assets.product_views.view_files import scan_view_file
 
 WEEKLY_PRODUCT_VIEWS_JOB = "weekly_product_views"
 
 
-LANDED_FILES = LandedFiles(  # a view file named `<UTC day>_...json` holds that day's week
-    f"{assets.AMARO_DIR}/product_views/*/*.json", lambda path: week_of_iso_date(path.name[:10])
-)
+def weeks_of_landed_view_file(path: Path) -> tuple[date, ...]:
+    """Every week a record of the file belongs to (its events' weeks, or its home week when none can be read):
+    the weeks bronze will put it in, so a sensor or `make run` that runs them leaves nothing of it unrun."""
+    path = Path(path)
+    views_dir = next((parent for parent in path.parents if parent.name == "product_views"
+                      and parent.parent.name == assets.AMARO_DIR), None)
+    if views_dir is None or not path.is_file():
+        return ()
+    return scan_view_file(path, views_dir, views_dir.parent.parent).weeks
+
+
+# every file under the folder, not only `*.json` in a platform folder: bronze quarantines the others in their week
+LANDED_FILES = LandedFiles(f"{assets.AMARO_DIR}/product_views/**/*", weeks_of_landed_view_file)
 
 
 def build_automation(partitions_def):
     job = weekly_job(
         WEEKLY_PRODUCT_VIEWS_JOB,
-        [assets.BRONZE_VIEW_EVENTS, assets.BRONZE_VIEW_REJECTS, assets.SILVER_VIEWS, assets.VIEW_QUARANTINE,
-         assets.IGNORED_EVENTS, assets.CTR_PER_MINUTE],
+        [assets.BRONZE_VIEW_FILES, assets.BRONZE_VIEW_EVENTS, assets.BRONZE_VIEW_REJECTS, assets.SILVER_VIEWS,
+         assets.VIEW_QUARANTINE, assets.IGNORED_EVENTS, assets.CTR_PER_MINUTE],
         partitions_def,
         "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
     )
     sensor = arrival_sensor(
         "product_view_arrivals", job, partitions_def,
         landed=LANDED_FILES,
-        description="Runs exactly the weeks whose product-view files are new or changed (once per file set).",
+        description="Runs exactly the weeks whose product-view files are new or changed (once per file set), "
+                    "by the weeks of the events inside them.",
     )
     return [job], [monday_schedule(job)], [sensor]

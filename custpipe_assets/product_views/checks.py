@@ -1,12 +1,15 @@
-"""Data checks for the product-views domain: Pandera schemas per table and per-week reconciliation."""
+"""Data checks for the product-views domain: Pandera schemas per table, per-week reconciliation, landed files
+that could not be read or are not all in materialized weeks, and event ids shared by different events."""
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import reconciliation_check, schema_check, weekly_row_count_sql
+from custpipe_assets.core.checks import SAMPLE_ROWS, reconciliation_check, schema_check, sql_check, weekly_row_count_sql
+from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.product_views import assets
-from custpipe_assets.product_views.transforms import VIEW_PLATFORMS
+from custpipe_assets.product_views.transforms import VIEW_FILE_STATUSES, VIEW_PLATFORMS
 
 CTR_PER_MINUTE = pa.DataFrameSchema(
     {
@@ -24,10 +27,20 @@ SILVER_VIEWS = pa.DataFrameSchema(
     {
         "platform": pa.Column(pl.String, pa.Check.isin(list(VIEW_PLATFORMS))),
         "product": pa.Column(pl.String),
-        "event_id": pa.Column(pl.String),
+        "event_id": pa.Column(pl.String, nullable=True),
+        "event_hash": pa.Column(pl.String, pa.Check.str_matches(r"^[0-9a-f]{32}$")),
     },
-    unique=["platform", "event_id"],
-    description="Product views on a known platform, each event once.",
+    unique=["platform", "mpid", "event_hash"],
+    description="Product views on a known platform, each event once (same platform, user and content).",
+)
+VIEW_FILES = pa.DataFrameSchema(
+    {
+        "source_file": pa.Column(pl.String, unique=True),
+        "status": pa.Column(pl.String, pa.Check.isin(list(VIEW_FILE_STATUSES))),
+        "records": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "home_week": pa.Column(pl.Date),
+    },
+    description="One row per landed view file, with a known status and a week for its records.",
 )
 SILVER_PURCHASES = pa.DataFrameSchema(
     {"order_id": pa.Column(pl.Int64), "product": pa.Column(pl.String), "platform": pa.Column(pl.String)},
@@ -45,9 +58,81 @@ _VIEWS_SET_ASIDE = """
     ) group by 1"""
 
 
+# Views of one week that share (platform, event_id) but are different events: all kept, and counted here.
+_COLLISIONS_SQL = """
+    select week_start, platform, event_id, count(*) as views, count(distinct session_id) as sessions,
+           min(event_time_utc) as first_time, max(event_time_utc) as last_time
+    from silver.product_views where week_start = any($weeks) and event_id is not null
+    group by all having count(*) > 1 order by views desc, week_start, platform, event_id"""
+
+
+def event_id_collisions_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """WARN when different views share an event_id within a week (the real export lost precision on its ids)."""
+
+    @dg.asset_check(
+        asset=assets.SILVER_VIEWS,
+        name="event_id_collisions",
+        description="Different product views (other content) sharing one event_id in a week: kept, not dropped, "
+                    "and counted here (the real AMARO export's 64-bit ids lost precision).",
+        partitions_def=partitions_def,
+        pool="warehouse",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        ids = warehouse.get().query(_COLLISIONS_SQL, {"weeks": weeks_of(context)})
+        views = int(ids["views"].sum()) if ids.height else 0
+        return dg.AssetCheckResult(
+            passed=ids.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "failure_count": views,
+                "colliding_ids": ids.height,
+                "views_sharing_an_id": views,
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(ids.head(SAMPLE_ROWS)) or "none"),
+            },
+        )
+
+    return _check
+
+
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     weekly = {"partitions_def": partitions_def}
     return [
+        schema_check(assets.BRONZE_VIEW_FILES, VIEW_FILES),
+        event_id_collisions_check(partitions_def),
+        sql_check(
+            assets.BRONZE_VIEW_FILES,
+            name="files_readable",
+            description="Landed view files that could not be read whole (empty, not JSON, not an array, outside a "
+                        "platform folder, no events or no event times): quarantined in their home week, named here.",
+            failing_rows_sql="""select source_file, status, detail, records, home_week
+                                from bronze.product_view_files where status <> 'ok' order by source_file""",
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
+        sql_check(
+            assets.BRONZE_VIEW_FILES,
+            name="every_record_in_a_materialized_week",
+            description="Files whose records are not all in the weekly bronze tables (events + rejects): a week "
+                        "they feed was not run yet, or lies before CUSTPIPE_FIRST_WEEK.",
+            failing_rows_sql="""
+                with stored as (select source_file, count(*) as records from bronze.product_view_events group by 1
+                                union all
+                                select source_file, count(*) from bronze.product_view_rejects group by 1),
+                     per_file as (select source_file, sum(records) as records from stored group by 1)
+                select f.source_file, f.status, f.records, coalesce(s.records, 0) as records_in_weekly_tables,
+                       f.first_week, f.last_week
+                from bronze.product_view_files f left join per_file s using (source_file)
+                where f.records <> coalesce(s.records, 0) order by f.source_file""",
+            additional_deps=[assets.BRONZE_VIEW_EVENTS, assets.BRONZE_VIEW_REJECTS],
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
+        sql_check(
+            assets.BRONZE_ORDER_REJECTS,
+            name="files_readable",
+            description="Order CSVs not read as a whole (absent, empty, header only, wrong header), named here.",
+            failing_rows_sql="""select source_file, reason, raw as header from bronze.order_rejects
+                                where line_number_or_position = 'file' order by source_file""",
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
         schema_check(assets.CTR_PER_MINUTE, CTR_PER_MINUTE, **weekly),
         schema_check(assets.SILVER_VIEWS, SILVER_VIEWS, **weekly),
         schema_check(assets.SILVER_PURCHASES, SILVER_PURCHASES),

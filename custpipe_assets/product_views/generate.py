@@ -2,12 +2,18 @@
 
 Belongs here: writing `amaro/orders.csv`, `amaro/order_items.csv` and `amaro/product_views/<platform>/*.json`
 with realistic proportions and the dirt the pipeline must survive. Nothing here is read back by the pipeline;
-parsing lives in `transforms.py`.
+parsing lives in `transforms.py` and the layer modules it gathers.
 
 Shape of the data:
 - Sessions happen during `days` local days (GMT-03:00) starting at `start`, more of them at lunch and in the
-  evening. View files are split by the UTC day of their events (exports are UTC), several parts per platform and
-  day, named `YYYY-MM-DD_part-NNN.json`, so the first local hours of a day sit in the previous UTC day's files.
+  evening. View files hold the batches whose first event falls on one UTC day, so a session running past UTC
+  midnight puts events of the next day in the file (the real export crosses midnight too). Files have the real
+  AMARO shape, one per platform and day, `productEvent_YYYYMMDD.json`, except the second day of Android and
+  MobileWeb, in the older shape (`YYYY-MM-DD_part-NNN.json`, several parts), so both names keep working.
+- Two planted sessions always cross a boundary: one UTC midnight on the first day, one Sunday -> Monday UTC
+  (the first Sunday on or after `start`, even when it lies past the last day), so one file spans two weeks.
+- Event ids in the real-shape files went through a float on export (as in the real file): they collide, many
+  views share one id while being different events. Ids in the older files are exact and unique.
 - A session is one user on one platform: session start/end and screen views, product views
   (custom_event "product", the only events that count), searches and add-to-cart events (which also carry a
   codeColor). Its events are uploaded in one or two batches.
@@ -15,9 +21,10 @@ Shape of the data:
   views at all (the platform is labelled `Other` downstream).
 
 Dirt, each kind present at least once: device names spelled several ways, cancelled/refunded/pending orders,
-an unknown order status, a ragged order line, an unparseable order date, a duplicated order line, an item whose
+an unknown order status, `\r\r\n` line ends in orders.csv and `\r\n` in order_items.csv (a guess: real AMARO
+line ends are unknown; the Revolve exports end lines with `\r\r\n`), a ragged order line, an unparseable order date, a duplicated order line, an item whose
 order does not exist, items with a malformed code_color, items for products nobody viewed, a truncated JSON file,
-a batch delivered twice, product views without codeColor or with a non-numeric timestamp, fractional millisecond
+a batch delivered twice (in two part files, and again at the end of a real-shape file), product views without codeColor or with a non-numeric timestamp, fractional millisecond
 timestamps and ids near the int64 limits.
 """
 
@@ -31,9 +38,10 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
-from custpipe_assets.product_views.transforms import ORDER_COLUMN_TYPES, ORDER_ITEM_COLUMN_TYPES
+from custpipe_assets.product_views.schemas import ORDER_COLUMN_TYPES, ORDER_ITEM_COLUMN_TYPES
 
 LOCAL_TIMEZONE = timezone(timedelta(hours=-3))
 PLATFORM_SHARE = {"iOS": 0.35, "Android": 0.40, "MobileWeb": 0.25}
@@ -103,6 +111,9 @@ class GenerationSummary:
     product_views: int = 0
     malformed_files: list[str] = field(default_factory=list)
     duplicated_batch_ids: list[str] = field(default_factory=list)
+    # landing-relative names of the files planted to cross UTC midnight and a week (Sunday -> Monday)
+    midnight_crossing_file: str = ""
+    week_crossing_file: str = ""
 
 
 @dataclass
@@ -113,6 +124,7 @@ class _Session:
     user_id: int
     events: list[dict] = field(default_factory=list)
     viewed: list[tuple[Product, datetime]] = field(default_factory=list)
+    one_batch: bool = False  # planted boundary sessions are uploaded whole, so their file crosses the boundary
 
 
 def generate_product_views_landing(
@@ -140,6 +152,7 @@ def generate_product_views_landing(
         for day_index in range(days)
         for session in _sessions_for_day(rng, ids, catalog, start + timedelta(days=day_index), views_per_day)
     ]
+    sessions += _boundary_sessions(rng, ids, catalog, start)
     _inject_view_dirt(rng, sessions)
     summary = GenerationSummary(amaro_dir=amaro_dir)
     _write_view_files(rng, ids, sessions, amaro_dir / "product_views", summary)
@@ -231,6 +244,26 @@ def _sessions_for_day(
     return sessions
 
 
+def _boundary_sessions(rng: random.Random, ids: _UniqueIds, catalog: list[Product], start: date) -> list[_Session]:
+    """An iOS session across UTC midnight after the first day and an Android one across the first Sunday -> Monday
+    UTC: ten minutes each, a product view every two minutes."""
+    first_sunday = start + timedelta(days=(6 - start.weekday()) % 7)
+    sessions = []
+    for platform, day in (("iOS", start), ("Android", first_sunday)):
+        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+        session = _Session(platform, ids.next(), ids.next(), rng.randrange(1, 40000), one_batch=True)
+        moment = midnight - timedelta(minutes=5, seconds=rng.randrange(30))
+        session.events.append(_event(rng, ids, session, moment, "session_start", {}))
+        for _ in range(5):
+            moment += timedelta(minutes=2)
+            product = rng.choice(catalog)
+            attributes = {"codeColor": product.code_color}
+            session.events.append(_custom(rng, ids, session, moment, "navigation", "product", attributes))
+            session.viewed.append((product, moment))
+        sessions.append(session)
+    return sessions
+
+
 def _event(
     rng: random.Random, ids: _UniqueIds, session: _Session, moment: datetime, event_type: str, data: dict
 ) -> dict:
@@ -282,7 +315,8 @@ def _inject_view_dirt(rng: random.Random, sessions: list[_Session]) -> None:
 def _batches(rng: random.Random, ids: _UniqueIds, session: _Session) -> list[dict]:
     """The session's events uploaded in one batch, or in two for about a third of the longer sessions."""
     events = session.events
-    cut = rng.randrange(1, len(events)) if len(events) > 3 and rng.random() < 0.3 else len(events)
+    split = len(events) > 3 and rng.random() < 0.3 and not session.one_batch
+    cut = rng.randrange(1, len(events)) if split else len(events)
     session_end = max(map(_timestamp_or_zero, events))
     batches = []
     for chunk in (events[:cut], events[cut:]):
@@ -311,35 +345,65 @@ def _timestamp_or_zero(event: dict) -> float:
 def _write_view_files(
     rng: random.Random, ids: _UniqueIds, sessions: list[_Session], views_dir: Path, summary: GenerationSummary
 ) -> None:
-    """Batches grouped by platform and UTC day of the batch's first event, spread over a few part files."""
+    """Batches grouped by platform and UTC day of the batch's first event: one real-shape file per group, or a
+    few older-shape part files for the second day of Android and MobileWeb (where the older dirt sits)."""
     grouped: dict[tuple[str, date], list[dict]] = {}
+    boundary_batches: dict[int, str] = {}
     for session in sessions:
         for batch in _batches(rng, ids, session):
             event_times = [time for time in map(_timestamp_or_zero, batch["events"]) if time]
             first_time = min(event_times, default=batch["timestamp_unixtime_ms"])  # (a lone bad-time event)
             day = datetime.fromtimestamp(first_time / 1000, tz=timezone.utc).date()
             grouped.setdefault((session.platform, day), []).append(batch)
+            if session.one_batch:
+                boundary_batches[id(batch)] = "midnight" if session.platform == "iOS" else "week"
     days = sorted({day for _, day in grouped})
     dirty_day = days[min(1, len(days) - 1)]
+    repeated_day = days[0]
     for (platform, day), batches in sorted(grouped.items(), key=lambda item: (item[0][1], item[0][0])):
         batches.sort(key=lambda batch: batch["timestamp_unixtime_ms"])
-        parts = _split(batches, rng.randint(2, 4))
-        if platform == "Android" and day == dirty_day and len(parts[0]) > 1:
+        older_shape = platform in ("Android", "MobileWeb") and day == dirty_day
+        if older_shape:
+            parts = _split(batches, rng.randint(2, 4))
+            names = [f"{day.isoformat()}_part-{number:03d}.json" for number in range(1, len(parts) + 1)]
+        else:
+            _lose_id_precision(batches)
+            parts, names = [batches], [f"productEvent_{day:%Y%m%d}.json"]
+            if platform == "iOS" and day == repeated_day:
+                batches.append(batches[-1])  # the exporter retried: the last batch is landed twice
+                summary.duplicated_batch_ids.append(str(batches[-1]["batch_id"]))
+        if older_shape and platform == "Android" and len(parts) > 1 and len(parts[0]) > 1:
             # The upstream exporter retried: the last batch of part 1 is delivered again at the top of part 2.
             parts[1].insert(0, parts[0][-1])
             summary.duplicated_batch_ids.append(str(parts[0][-1]["batch_id"]))
-        for part_number, part in enumerate(parts, start=1):
-            path = views_dir / platform / f"{day.isoformat()}_part-{part_number:03d}.json"
+        for part_number, (part, name) in enumerate(zip(parts, names, strict=True), start=1):
+            path = views_dir / platform / name
             text = "[\n" + ",\n".join(json.dumps(batch, ensure_ascii=False) for batch in part) + "\n]\n"
-            if platform == "MobileWeb" and day == dirty_day and part_number == len(parts):
+            if older_shape and platform == "MobileWeb" and part_number == len(parts):
                 text = text[: len(text) * 3 // 5]  # the upload was cut off mid-file
                 summary.malformed_files.append(str(path.relative_to(views_dir.parent)))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", newline="\n")
+            landed_name = path.relative_to(views_dir.parent.parent).as_posix()
+            for batch in part:
+                if boundary_batches.get(id(batch)) == "midnight":
+                    summary.midnight_crossing_file = landed_name
+                elif boundary_batches.get(id(batch)) == "week":
+                    summary.week_crossing_file = landed_name
             summary.view_files += 1
             summary.batches += len(part)
             summary.events += sum(len(batch["events"]) for batch in part)
             summary.product_views += sum(_is_product_view(e) for batch in part for e in batch["events"])
+
+
+def _lose_id_precision(batches: list[dict]) -> None:
+    """Event ids as the real export writes them: through a float64, so neighbouring 64-bit ids become one number
+    (here ids near the int64 limit collapse onto a handful of values, printed as JavaScript would print the float:
+    `9223372036854776000`; how the real export printed them is a guess, that its ids collide is not)."""
+    for batch in batches:
+        for event in batch["events"]:
+            event_id = event["data"]["event_id"]
+            event["data"]["event_id"] = int(Decimal(repr(float(INT64_MAX - abs(event_id) % 4096))))
 
 
 def _split(batches: list[dict], parts: int) -> list[list[dict]]:
@@ -396,7 +460,7 @@ def _orders_from_sessions(
                 "order_subtotal": f"{subtotal:.2f}",
                 "order_discount": f"{discount:.2f}",
                 "order_total": f"{subtotal - discount + shipping:.2f}",
-                "order_status": _weighted(rng, ORDER_STATUS_WEIGHTS),
+                "order_status": _order_status(rng, index),
                 "payment_type": _weighted(rng, PAYMENT_TYPES),
                 "shipping_cost": f"{shipping:.2f}",
                 "shipping_service": _weighted(rng, SHIPPING_SERVICES),
@@ -419,6 +483,15 @@ def _orders_from_sessions(
     return orders, items
 
 
+def _order_status(rng: random.Random, index: int) -> str:
+    """Every status (both spellings of canceled included) three times among the first orders, so that the dirt
+    placed later cannot erase one on a small sample; weighted at random after that."""
+    statuses = [status for status, _ in ORDER_STATUS_WEIGHTS]
+    if index < 3 * len(statuses):
+        return statuses[index % len(statuses)]
+    return _weighted(rng, ORDER_STATUS_WEIGHTS)
+
+
 def _write_orders(
     rng: random.Random, orders: list[dict], items: list[dict], amaro_dir: Path, summary: GenerationSummary
 ) -> None:
@@ -438,15 +511,17 @@ def _write_orders(
         orphan[0], orphan[1] = str(len(items) + 1), "999999999"
         item_rows.append(orphan)
     amaro_dir.mkdir(parents=True, exist_ok=True)
-    (amaro_dir / "orders.csv").write_text(_csv_text(ORDER_COLUMNS, order_rows), encoding="utf-8", newline="")
-    (amaro_dir / "order_items.csv").write_text(_csv_text(ITEM_COLUMNS, item_rows), encoding="utf-8", newline="")
+    orders_text = _csv_text(ORDER_COLUMNS, order_rows, line_end="\r\r\n")  # Revolve's line ends (a guess for AMARO)
+    (amaro_dir / "orders.csv").write_text(orders_text, encoding="utf-8", newline="")
+    items_text = _csv_text(ITEM_COLUMNS, item_rows, line_end="\r\n")
+    (amaro_dir / "order_items.csv").write_text(items_text, encoding="utf-8", newline="")
     summary.orders = len(order_rows)
     summary.order_items = len(item_rows)
 
 
-def _csv_text(header: tuple[str, ...], rows: list[list[str]]) -> str:
+def _csv_text(header: tuple[str, ...], rows: list[list[str]], *, line_end: str) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=line_end)
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()

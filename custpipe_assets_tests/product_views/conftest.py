@@ -43,10 +43,18 @@ def _platform_of_device(device: str) -> str:
     )
 
 
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """The CSV's rows by header, whatever its line ends (`\r\r\n`, `\r\n`, `\n`); no field holds a newline here."""
+    lines = [line for line in re.split(r"\r*\n|\r", path.read_text(encoding="utf-8")) if line]
+    return list(csv.DictReader(lines))
+
+
 def reference_counts(amaro_dir: Path) -> Counts:
-    """Views and purchasing orders per local minute, platform and product, straight from the raw files."""
+    """Views and purchasing orders per local minute, platform and product, straight from the raw files.
+
+    A view counts once per distinct event (platform, mpid and the whole event object), never once per event_id."""
     counts: Counts = defaultdict(lambda: [0, set()])
-    seen_events: set[tuple[str, str]] = set()
+    seen_events: set[tuple[str, str, str]] = set()
     for path in sorted((amaro_dir / "product_views").rglob("*.json"), key=str):
         platform = path.parent.name
         try:
@@ -62,37 +70,36 @@ def reference_counts(amaro_dir: Path) -> Counts:
                 timestamp = data.get("timestamp_unixtime_ms")
                 if not code or not re.fullmatch(r"\d+_\d+", code) or not isinstance(timestamp, (int, float)):
                     continue
-                if platform not in VIEW_PLATFORMS or (platform, str(data["event_id"])) in seen_events:
+                identity = (platform, str(batch.get("mpid")), json.dumps(event, sort_keys=True))
+                if platform not in VIEW_PLATFORMS or identity in seen_events:
                     continue
-                seen_events.add((platform, str(data["event_id"])))
+                seen_events.add(identity)
                 utc = datetime(1970, 1, 1) + timedelta(microseconds=math.floor(timestamp * 1000))
                 local = utc - timedelta(hours=3)
                 counts[(local.replace(second=0, microsecond=0), platform, code)][0] += 1
     orders: dict[int, tuple[datetime, str]] = {}
-    with (amaro_dir / "orders.csv").open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if None in row or None in row.values():
-                continue  # ragged line
-            try:
-                placed = datetime.strptime(row["order_date"], "%Y-%m-%d %H:%M:%S")
-            except ValueError:
-                continue
-            status = row["order_status"].strip().lower().replace("canceled", "cancelled")
-            known = {"payment_approved", "invoiced", "shipped", "delivered", "pending_payment", "cancelled", "refunded"}
-            order_id = int(row["id"])
-            if status not in known or order_id in orders:
-                continue
-            if status in {"payment_approved", "invoiced", "shipped", "delivered"}:
-                orders[order_id] = (placed, _platform_of_device(row["device_type"]))
-            else:
-                orders[order_id] = (placed, "")  # a real order, not a purchase
-    with (amaro_dir / "order_items.csv").open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            order = orders.get(int(row["order_id"]))
-            if order is None or not order[1] or not re.fullmatch(r"\d+_\d+", row["code_color"].strip()):
-                continue
-            placed, platform = order
-            counts[(placed.replace(second=0), platform, row["code_color"].strip())][1].add(int(row["order_id"]))
+    for row in _csv_rows(amaro_dir / "orders.csv"):
+        if None in row or None in row.values():
+            continue  # ragged line
+        try:
+            placed = datetime.strptime(row["order_date"], "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            continue
+        status = row["order_status"].strip().lower().replace("canceled", "cancelled")
+        known = {"payment_approved", "invoiced", "shipped", "delivered", "pending_payment", "cancelled", "refunded"}
+        order_id = int(row["id"])
+        if status not in known or order_id in orders:
+            continue
+        if status in {"payment_approved", "invoiced", "shipped", "delivered"}:
+            orders[order_id] = (placed, _platform_of_device(row["device_type"]))
+        else:
+            orders[order_id] = (placed, "")  # a real order, not a purchase
+    for row in _csv_rows(amaro_dir / "order_items.csv"):
+        order = orders.get(int(row["order_id"]))
+        if order is None or not order[1] or not re.fullmatch(r"\d+_\d+", row["code_color"].strip()):
+            continue
+        placed, platform = order
+        counts[(placed.replace(second=0), platform, row["code_color"].strip())][1].add(int(row["order_id"]))
     return counts
 
 

@@ -1,10 +1,11 @@
 """Bronze, silver and gold transforms on small hand-made files with answers worked out by hand, plus the whole
-generated dataset checked against a stdlib-only computation over the raw files."""
+generated dataset checked against a stdlib-only computation over the raw files. The real AMARO shapes (file
+names, weeks from event times, colliding ids, `\r\r\n` CSVs) are in test_real_shapes.py."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -57,24 +58,28 @@ def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_pat
     assert parsed.rows.row(1, named=True)["device_type"] is None, "empty text is missing, not ''"
     assert _reasons(parsed.quarantine) == {
         "line 3": "order_date '2018/09/03' is not a YYYY-MM-DD HH:MM:SS timestamp",
-        "line 4": "expected 14 fields, found 4",
+        "line 4": "too_few_fields",
         "line 5": "order_subtotal 'abc' is not a number",
+        "line 7": "blank_line",
     }
     assert parsed.quarantine["raw"].to_list()[1] == "3,12,2018-09-03 11:00:00,100.00"
     assert "Multi\nline city" in parsed.quarantine["raw"].to_list()[2]
 
 
 def test_csv_file_problems_quarantine_the_file_and_an_absent_file_is_empty(tmp_path: Path) -> None:
-    absent = t.parse_order_items_csv(tmp_path / "missing.csv")
+    absent = t.parse_order_items_csv(tmp_path / "missing.csv", source_file="amaro/order_items.csv")
     assert absent.rows.schema == t.ORDER_ITEMS_BRONZE_SCHEMA and absent.rows.is_empty()
-    assert absent.quarantine.is_empty()
+    assert absent.quarantine.rows() == [("amaro/order_items.csv", "file", "", "empty_file (file is absent)")]
 
     no_code = t.parse_order_items_csv(_write(tmp_path / "a.csv", "id,order_id,sku,quantity\n1,2,X,1\n"))
     assert no_code.rows.is_empty()
-    assert _reasons(no_code.quarantine) == {"file": "header lacks columns ['code_color']"}
+    assert _reasons(no_code.quarantine) == {
+        "file": "wrong_header (missing column(s) code_color)",
+        "line 2": "wrong_header",
+    }, "a file in the wrong columns is named once and each of its records is kept, not dropped"
 
     empty = t.parse_order_items_csv(_write(tmp_path / "b.csv", ""))
-    assert _reasons(empty.quarantine) == {"file": "empty file: no header line"}
+    assert _reasons(empty.quarantine) == {"file": "empty_file (no header line)"}
 
 
 PRODUCT = {"custom_event_type": "navigation", "event_name": "product"}
@@ -91,8 +96,8 @@ def _batch(events, mpid: int = 18446744073709551615) -> dict:
 
 
 def _landing_views(root: Path) -> Path:
-    """Hand-made product_views folder: every case the parse and the silver rules must handle."""
-    views = root / "product_views"
+    """Hand-made amaro/product_views folder: every case the parse and the silver rules must handle."""
+    views = root / "amaro" / "product_views"
     earlier = 1536029990000
     ios = [
         _batch(
@@ -129,7 +134,8 @@ def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_rea
     rows = parsed.rows
     assert rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA
     first = rows.row(0, named=True)
-    assert first["source_file"] == str(views / "Android" / "2018-09-04_part-001.json")
+    assert first["source_file"] == "amaro/product_views/Android/2018-09-04_part-001.json", "relative to the landing"
+    assert set(rows["week_start"].to_list()) == {date(2018, 9, 3)}
     assert (first["platform_folder"], first["batch_index"], first["event_index"]) == ("Android", 0, 0)
     ios_first = rows.filter(platform_folder="iOS", batch_index=0, event_index=0).row(0, named=True)
     assert ios_first["event_id"] == "9223372036854775807"
@@ -142,19 +148,21 @@ def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_rea
     assert positions == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (4, 0)]
 
     quarantine = {
-        (Path(source).relative_to(views).as_posix(), position): reason
+        (Path(source).relative_to("amaro/product_views").as_posix(), position): reason
         for source, position, reason in parsed.quarantine.select(
             "source_file", "line_number_or_position", "reason"
         ).rows()
     }
-    assert quarantine.pop(("Android/2018-09-04_part-002.json", "file")).startswith("unreadable JSON:")
-    assert "UTF-8" in quarantine.pop(("iOS/latin1.json", "file"))
+    assert quarantine.pop(("Android/2018-09-04_part-002.json", "file")).startswith("unreadable_json:")
+    assert "utf-8" in quarantine.pop(("iOS/latin1.json", "file")).lower()
     assert quarantine == {
-        ("loose.json", "file"): "file is not inside a platform folder (product_views/<platform>/*.json)",
-        ("iOS/object.json", "file"): "top-level JSON value is not an array of batches",
-        ("iOS/empty.json", "file"): "empty file",
+        ("loose.json", "file"): "outside_platform_folder: not inside a platform folder (product_views/<platform>/*.json)",
+        ("iOS/object.json", "file"): "not_an_array: top-level JSON value is not an array of batches",
+        ("iOS/empty.json", "file"): "empty_file: empty file",
         ("iOS/2018-09-04_part-001.json", "batch 1"): "batch is not an object with an events array",
-        ("iOS/2018-09-04_part-001.json", "batch 3, event 0"): "timestamp_unixtime_ms 'soon' is not a finite number",
+        ("iOS/2018-09-04_part-001.json", "batch 3, event 0"): (
+            "timestamp_unixtime_ms 'soon' is not a time (milliseconds since 1970, before year 10000)"
+        ),
     }
     raw_batch = parsed.quarantine.filter(line_number_or_position="batch 1")["raw"].item()
     assert json.loads(raw_batch) == {"events": 5, "mpid": 1}
@@ -183,8 +191,9 @@ def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(t
     ], "same event_id on two platforms are two views; local time is UTC-3, so 02:59:59 UTC is the day before"
     reasons = sorted(silver.quarantine["reason"].to_list())
     assert reasons[0] == "codeColor '20005748-001' is not a product code like 20005748_001"
-    assert reasons[1].startswith("duplicate of event_id 9223372036854775807 first seen in ")
-    assert reasons[1].endswith("iOS/2018-09-04_part-001.json batch 0, event 0")
+    assert reasons[1] == (
+        "duplicate: the same event first seen in amaro/product_views/iOS/2018-09-04_part-001.json batch 0, event 0"
+    )
     assert reasons[2:] == ["product view without codeColor", "unknown platform folder 'Desktop'"]
     assert silver.ignored_event_counts.rows() == [
         ("iOS", "custom_event", "search", 1),
@@ -310,7 +319,7 @@ def test_absent_sources_give_empty_frames_with_every_layer_schema(tmp_path: Path
     purchases = t.build_silver_purchases(orders.rows, items.rows)
     gold = t.build_gold_ctr_per_minute(views.views, purchases.purchases)
 
-    assert events.rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA and events.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert events.rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA and events.quarantine.schema == t.VIEW_REJECTS_SCHEMA
     assert views.views.schema == t.PRODUCT_VIEWS_SILVER_SCHEMA and views.quarantine.schema == t.QUARANTINE_SCHEMA
     assert views.ignored_event_counts.schema == t.IGNORED_EVENTS_SCHEMA
     assert purchases.purchases.schema == t.PURCHASES_SILVER_SCHEMA
