@@ -29,7 +29,6 @@ value with a null `page_category`; an unresolvable country keeps its raw name wi
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,10 +51,11 @@ from custpipe_assets.conversions.formats import (
     SOURCE_DIR,
 )
 from custpipe_assets.core.arrivals import monday_of
+from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES, bronze_csv_schema, read_csv_export
 
-FILES_SCHEMA = {"source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "landed_week": pl.Date}
-READ_ISSUES = ("wrong_header", "invalid_utf8", "blank_line", "unparseable", "too_many_fields", "too_few_fields")
-FILE_STATUSES = ("ok", "empty_file", "header_only", "wrong_header")
+FILES_SCHEMA = {
+    "source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "detail": pl.String, "landed_week": pl.Date
+}
 # unix seconds outside [2000-01-01, 2100-01-01) are not registration times (milliseconds, typos)
 TIMESTAMP_RANGE = (946_684_800, 4_102_444_800)
 BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "0": False, "false": False, "f": False, "no": False}
@@ -79,58 +79,18 @@ class Cleaned:
 
 def bronze_schema(columns: Sequence[str]) -> dict[str, pl.DataType]:
     """Bronze column order: provenance and the line as landed first, then the source's own columns, all strings."""
-    return {
-        "source_file": pl.String, "line_number": pl.Int64, "raw_line": pl.String, "read_issue": pl.String,
-        **{column: pl.String for column in columns},
-    }
+    return dict(bronze_csv_schema(columns))
 
 
 def read_delimited_file(path: Path, *, separator: str, columns: Sequence[str], source_file: str) -> BronzeRead:
-    """Read one export line by line; never raises on content, every data line becomes exactly one row.
-
-    One physical line is one record (the exports have no embedded newlines); quoted fields may contain the
-    separator. Header names are matched case-insensitively and in any order.
-    """
-    rows: list[list[object]] = []
+    """One export through the core CSV reader (never raises on content: every data line becomes exactly one row),
+    with the week the file landed (its modification time) for lines that carry no time of their own."""
+    read = read_csv_export(path, source_file=source_file, columns=columns, separator=separator)
     landed_week = monday_of(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date())
-    lines = path.read_bytes().split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    lines = [line.removesuffix(b"\r") for line in lines]
-    if not lines or not b"".join(lines).strip():
-        return _bronze(rows, columns, [(source_file, 0, "empty_file", landed_week)])
-
-    header_text = lines[0].decode("utf-8-sig", errors="replace")
-    header = [name.strip().lower() for name in next(csv.reader([header_text], delimiter=separator))]
-    data_lines = lines[1:]
-    status = "ok" if sorted(header) == sorted(columns) else "wrong_header"
-    if status == "ok" and not data_lines:
-        status = "header_only"
-    unread = [None] * len(columns)
-    positions = [header.index(column) for column in columns] if status == "ok" else []
-    for line_number, line in enumerate(data_lines, start=2):
-        text = line.decode("utf-8", errors="replace")
-        issue, fields = _split_line(line, text, separator, len(columns)) if positions else ("wrong_header", None)
-        values = unread if fields is None else [fields[position] for position in positions]
-        rows.append([source_file, line_number, text, issue, *values])
-    return _bronze(rows, columns, [(source_file, len(data_lines), status, landed_week)])
-
-
-def _split_line(line: bytes, text: str, separator: str, width: int) -> tuple[str | None, list[str] | None]:
-    """(read_issue, fields) of one data line: fields when it splits into exactly `width` of them."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "invalid_utf8", None
-    if not text.strip():
-        return "blank_line", None
-    try:
-        fields = next(csv.reader([text], delimiter=separator, strict=True))
-    except csv.Error:
-        return "unparseable", None
-    if len(fields) != width:
-        return ("too_many_fields" if len(fields) > width else "too_few_fields"), None
-    return None, fields
+    files = read.file.select(
+        "source_file", "data_lines", "status", "detail", pl.lit(landed_week).alias("landed_week")
+    ).cast(FILES_SCHEMA)
+    return BronzeRead(read.rows.cast(bronze_schema(columns)), files)
 
 
 def read_batch_folder(folder: Path, *, separator: str, columns: Sequence[str]) -> BronzeRead:
@@ -367,15 +327,8 @@ def unmapped_measurement_categories(conversions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _bronze(rows: list[list[object]], columns: Sequence[str], files: list[tuple[str, int, str, object]]) -> BronzeRead:
-    return BronzeRead(
-        rows=pl.DataFrame(rows, schema=bronze_schema(columns), orient="row"),
-        files=pl.DataFrame(files, schema=FILES_SCHEMA, orient="row"),
-    )
-
-
 def _concat_reads(reads: list[BronzeRead], columns: Sequence[str]) -> BronzeRead:
-    reads = [_bronze([], columns, []), *reads]
+    reads = [BronzeRead(pl.DataFrame(schema=bronze_schema(columns)), pl.DataFrame(schema=FILES_SCHEMA)), *reads]
     return BronzeRead(
         rows=pl.concat([read.rows for read in reads]),
         files=pl.concat([read.files for read in reads]),
