@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from custpipe_assets.core.settings import Settings, SettingsError
+from custpipe_assets.definitions import DOMAINS
 from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
@@ -28,11 +29,11 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     ensure_dagster_home()
-    summary = run_everything(settings)
+    summary = run_everything(settings, domains=args.domain)
     print_summary(summary, settings)
     from custpipe_assets.reporting.report import write_check_report
 
-    paths = write_check_report(dg.DagsterInstance.get(), Path("data/reports").absolute())
+    paths = write_check_report(dg.DagsterInstance.get(), settings.reports_dir)
     print(f"check report: {paths.html} (also {paths.markdown.name}, {paths.json.name})")
     return 0 if summary.success and not summary.checks_failed else 1
 
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from custpipe_assets.reporting.report import main as report_main
 
-    return report_main(["--out", args.out])
+    return report_main(["--out", args.out or str(Settings.from_env().reports_dir)])
 
 
 def _api(args: argparse.Namespace) -> int:
@@ -69,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize every asset, week and check; print what was written")
+    run.add_argument("--domain", action="append", choices=list(DOMAINS),
+                     help="run only this domain (repeatable); default: every domain whose sources landed")
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="write the latest result of every asset check (Markdown, JSON, HTML)")
-    report.add_argument("--out", default="data/reports")
+    report.add_argument("--out", help="default: CUSTPIPE_REPORTS_DIR or data/reports")
     report.set_defaults(handler=_report)
 
     api = commands.add_parser("api", help="serve GET /ctr (click-through rate) from the published snapshot")

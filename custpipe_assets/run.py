@@ -1,5 +1,6 @@
-"""The main job: materialize every asset, every week and every check into the warehouse, as one Dagster run
-recorded in a persistent instance (so `make dev` shows it), then print what was written and where."""
+"""The main job: materialize every asset, week and check of each domain whose sources landed, one Dagster run per
+domain over its own weeks, recorded in a persistent instance (so `make dev` shows them), then print what was
+written and where. A domain with nothing landed is listed as skipped; `custpipe run --domain NAME` picks domains."""
 
 import os
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.partitions import week_range_tags, weekly_partitions
 from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse
@@ -16,10 +18,9 @@ from custpipe_assets.sample import generate_sample
 from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
 from custpipe_assets.customers.automation import LANDED_FILES as TRANSACTION_FILES
 from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
-from custpipe_assets.definitions import EVERYTHING_JOB, build_definitions
+from custpipe_assets.definitions import DOMAINS, build_definitions, domain_job_name
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
-LANDED_FILES = [TRANSACTION_FILES, CONVERSION_FILES, PRODUCT_VIEW_FILES]
 INSTANCE_YAML = """\
 # Written by `custpipe run` / `make dev` when absent. One concurrency slot for the warehouse pool: DuckDB allows
 # one writing process, so runs started together by schedules, sensors and people queue instead of failing.
@@ -33,15 +34,57 @@ telemetry:
 """
 
 
+@dataclass(frozen=True)
+class DomainSources:
+    """What a domain reads from the landing folder: globs whose any file means it landed, and how its weeks are
+    found (the weekly files). A domain whose sources did not land is skipped by the main job, not run empty."""
+
+    name: str
+    sources: tuple[str, ...]
+    weekly_files: LandedFiles
+    needs: str = ""  # a further condition, said in words when it is not met
+
+    def landed_files(self, landing_dir: Path) -> list[Path]:
+        return sorted({path for pattern in self.sources for path in landing_dir.glob(pattern) if path.is_file()})
+
+
+DOMAIN_SOURCES = (
+    DomainSources("purchases", ("customers.csv", "products.csv", "transactions/**/*"), TRANSACTION_FILES),
+    DomainSources("segmentation", ("customer_profiles.csv",), TRANSACTION_FILES),
+    DomainSources("conversions", ("brokerchooser/**/*",), CONVERSION_FILES),
+    DomainSources("product_views", ("amaro/**/*",), PRODUCT_VIEW_FILES),
+)
+LANDED_FILES = [domain.weekly_files for domain in DOMAIN_SOURCES]
+
+
+@dataclass
+class DomainRun:
+    domain: str
+    run_id: str
+    success: bool
+    weeks: list[date]
+
+
 @dataclass
 class RunSummary:
     success: bool
-    run_id: str
-    weeks: list[date]
+    runs: list[DomainRun]
+    skipped: dict[str, str]  # domain -> why
     tables: pl.DataFrame
     checks_passed: list[str] = field(default_factory=list)
     checks_failed: list[str] = field(default_factory=list)
     checks_warned: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return ", ".join(run.run_id for run in self.runs)
+
+    @property
+    def weeks(self) -> list[date]:
+        return sorted({week for run in self.runs for week in run.weeks})
+
+    def weeks_of(self, domain: str) -> list[date]:
+        return next((run.weeks for run in self.runs if run.domain == domain), [])
 
 
 def ensure_dagster_home() -> Path:
@@ -69,10 +112,9 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
     generate_sample(landing, first_week=settings.first_week)
 
 
-def landed_weeks(settings: Settings) -> list[date]:
-    """Mondays from CUSTPIPE_FIRST_WEEK to the last week any landed file has data for (transaction days,
-    conversion and broker lines, product views), at least the first week and at most the last complete one."""
-    found = set().union(*(landed.weeks(settings.landing_dir) for landed in LANDED_FILES))
+def week_range(settings: Settings, found: set[date]) -> list[date]:
+    """Mondays from CUSTPIPE_FIRST_WEEK to the last week in `found`, at least the first week and at most the last
+    complete one."""
     last_key = weekly_partitions(settings.first_week).get_last_partition_key()
     last_complete = date.fromisoformat(last_key) if last_key else settings.first_week
     last_week = min(max(found, default=settings.first_week), last_complete)
@@ -83,22 +125,60 @@ def landed_weeks(settings: Settings) -> list[date]:
     return weeks
 
 
-def run_everything(settings: Settings, *, instance: dg.DagsterInstance | None = None, log=print) -> RunSummary:
+def landed_weeks(settings: Settings, domain: DomainSources | None = None) -> list[date]:
+    """The weeks the main job runs: of one domain's weekly files, or of every domain's (transaction days,
+    conversion and broker lines, product views) when no domain is given."""
+    sources = [domain] if domain else DOMAIN_SOURCES
+    return week_range(settings, set().union(*(source.weekly_files.weeks(settings.landing_dir) for source in sources)))
+
+
+def unread_landing_entries(landing_dir: Path) -> list[str]:
+    """Top-level landing entries no domain reads (a misnamed file or folder): the main job names them."""
+    known = {pattern.split("/")[0] for source in DOMAIN_SOURCES for pattern in source.sources}
+    return sorted(path.name for path in landing_dir.iterdir() if path.name not in known | {".gitkeep", "_truth"})
+
+
+def run_everything(
+    settings: Settings,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    domains: list[str] | None = None,
+    log=print,
+) -> RunSummary:
+    """Every landed domain (or the chosen ones) as one run each over its own weeks: a domain's job holds all of
+    its assets and checks. A domain whose sources did not land is listed as skipped."""
+    unknown = sorted(set(domains or []) - {source.name for source in DOMAIN_SOURCES})
+    if unknown:
+        raise SettingsError(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(DOMAINS)}")
     ensure_landing(settings, log=log)
     with Warehouse(settings.warehouse).connect():  # one clear error up front rather than a failure in every step
         pass
-    weeks = landed_weeks(settings)
-    job = build_definitions(settings).resolve_job_def(EVERYTHING_JOB)
+    definitions = build_definitions(settings)
     instance = instance or dg.DagsterInstance.get()
-    log(f"materializing every asset and check for weeks {weeks[0]} .. {weeks[-1]} ({len(weeks)} weeks) in one run")
-    result = job.execute_in_process(
-        instance=instance,
-        tags=week_range_tags(weeks[0], weeks[-1]),
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},  # step events stay in the UI
-        raise_on_error=False,
+    runs, skipped, evaluations = [], {}, []
+    for entry in unread_landing_entries(settings.landing_dir):
+        log(f"WARNING: {settings.landing_dir / entry} is not read by any domain (see the README's landing layout)")
+    for source in DOMAIN_SOURCES:
+        if domains and source.name not in domains:
+            continue
+        if not source.landed_files(settings.landing_dir):
+            where = ", ".join(str(settings.landing_dir / pattern) for pattern in source.sources)
+            skipped[source.name] = f"nothing landed in {where}: skipped"
+            continue
+        weeks = landed_weeks(settings, source)
+        log(f"{source.name}: every asset and check for weeks {weeks[0]} .. {weeks[-1]} ({len(weeks)} weeks), one run")
+        result = definitions.resolve_job_def(domain_job_name(source.name)).execute_in_process(
+            instance=instance,
+            tags=week_range_tags(weeks[0], weeks[-1]),
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},  # step events stay in the UI
+            raise_on_error=False,
+        )
+        runs.append(DomainRun(source.name, result.run_id, result.success, weeks))
+        evaluations += result.get_asset_check_evaluations()
+    summary = RunSummary(
+        all(run.success for run in runs), runs, skipped, Warehouse(settings.warehouse).table_counts()
     )
-    summary = RunSummary(result.success, result.run_id, weeks, Warehouse(settings.warehouse).table_counts())
-    for evaluation in result.get_asset_check_evaluations():
+    for evaluation in evaluations:
         label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         if evaluation.passed:
             summary.checks_passed.append(label)
@@ -111,10 +191,13 @@ def run_everything(settings: Settings, *, instance: dg.DagsterInstance | None = 
 
 def print_summary(summary: RunSummary, settings: Settings, *, log=print) -> None:
     log("")
-    log(f"run {summary.run_id}: {'succeeded' if summary.success else 'FAILED'}")
+    for run in summary.runs:
+        weeks = f"weeks {run.weeks[0]} .. {run.weeks[-1]}"
+        log(f"{run.domain}: run {run.run_id} {'succeeded' if run.success else 'FAILED'} ({weeks})")
+    for domain, why in summary.skipped.items():
+        log(f"{domain}: {why}")
     log(f"warehouse: {settings.warehouse}")
     log(f"dagster instance: {os.environ.get('DAGSTER_HOME')} (open the UI with `make dev`)")
-    log(f"weeks: {summary.weeks[0]} .. {summary.weeks[-1]}")
     log("tables:")
     for table, rows in summary.tables.iter_rows():
         log(f"  {table:<40} {rows:>12,} rows")

@@ -17,6 +17,7 @@ WAREHOUSE_ENV = "CUSTPIPE_WAREHOUSE"
 FIRST_WEEK_ENV = "CUSTPIPE_FIRST_WEEK"
 PURCHASES_API_URL_ENV = "CUSTPIPE_PURCHASES_API_URL"
 CTR_SNAPSHOT_ENV = "CUSTPIPE_CTR_SNAPSHOT"
+REPORTS_DIR_ENV = "CUSTPIPE_REPORTS_DIR"
 
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -47,6 +48,7 @@ class Settings:
             first_week=parse_first_week(environ.get(FIRST_WEEK_ENV) or DEFAULT_FIRST_WEEK.isoformat()),
             purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
             ctr_snapshot=Path(environ.get(CTR_SNAPSHOT_ENV) or DEFAULT_CTR_SNAPSHOT).absolute(),
+            reports_dir=Path(environ.get(REPORTS_DIR_ENV) or DEFAULT_REPORTS_DIR).absolute(),
         )
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -59,6 +61,7 @@ class Settings:
             WAREHOUSE_ENV: str(self.warehouse),
             FIRST_WEEK_ENV: self.first_week.isoformat(),
             CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
+            REPORTS_DIR_ENV: str(self.reports_dir),
             **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
         })
         return environment

@@ -12,7 +12,7 @@ import pytest
 
 from custpipe_assets.core.settings import Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
-from custpipe_assets.definitions import EVERYTHING_JOB, build_definitions
+from custpipe_assets.definitions import DOMAINS, EVERYTHING_JOB, build_definitions
 from custpipe_assets.run import landed_weeks, run_everything
 
 FIRST_WEEK = date(2018, 9, 3)
@@ -29,47 +29,14 @@ def materialized(sample_run):
     return sample_run.settings, sample_run.summary, sample_run.instance
 
 
-def expected_counts(landing: Path) -> Counter:
-    """The contract computed by hand: json.loads each line, skip what the README says is rejected, count items."""
-    customers = {row["customer_id"]: row for row in csv.DictReader(open(landing / "customers.csv", encoding="utf-8-sig"))}
-    products = {row["product_id"] for row in csv.DictReader(open(landing / "products.csv", encoding="utf-8-sig"))}
-    seen, counts = set(), Counter()
-    for path in sorted((landing / "transactions").glob("d=*/transactions.json")):
-        day = date.fromisoformat(path.parent.name[2:])
-        week = day - timedelta(days=day.weekday())
-        for raw in path.read_text(encoding="utf-8-sig").splitlines():
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(record, dict) or not record.get("customer_id") or not isinstance(record.get("basket"), list):
-                continue
-            try:
-                purchased = datetime.strptime(record.get("date_of_purchase") or "", "%Y-%m-%d %H:%M:%S")
-            except ValueError:
-                continue
-            if not week <= purchased.date() < week + timedelta(days=7):
-                continue
-            key = (record["customer_id"], record["date_of_purchase"], json.dumps(record["basket"], sort_keys=True))
-            if key in seen or not record["basket"]:
-                continue
-            seen.add(key)
-            for item in record["basket"]:
-                price = item.get("price")
-                if (record["customer_id"] in customers and item.get("product_id") in products
-                        and isinstance(price, int | float) and not isinstance(price, bool) and price > 0):
-                    counts[(week, record["customer_id"], item["product_id"])] += 1
-    return counts
-
-
-def test_weekly_counts_match_an_independent_computation(materialized, landing):
+def test_weekly_counts_match_an_independent_computation(materialized, landing, expected_counts_of):
     settings, summary, _ = materialized
     assert summary.success, summary
     assert len(summary.weeks) >= 2
     gold = Warehouse(settings.warehouse).read("gold.customer_product_purchases")
     assert gold.columns == ["week_start", "customer_id", "loyalty_score", "product_id", "product_category", "purchase_count"]
     actual = Counter({(w, c, p): n for w, c, p, n in gold.select("week_start", "customer_id", "product_id", "purchase_count").rows()})
-    expected = expected_counts(landing)
+    expected = expected_counts_of(landing)
     assert actual == expected
     assert len({week for week, _, _ in actual}) >= 2
 
@@ -120,8 +87,9 @@ def test_definitions_load_with_every_asset_described_grouped_and_checked():
     for key in keys:
         node = graph.get(key)
         assert node.description, key
-        assert node.group_name == key.path[0], key
-        assert node.kinds, key
+        assert node.group_name in DOMAINS and node.tags.get("domain") == node.group_name, key
+        assert key.path[0] in node.kinds and key.path[0] in ("bronze", "silver", "gold"), "the layer as a kind badge"
+        assert node.owners, key
     checked = {check.asset_key for check in graph.asset_check_keys}
     assert checked >= {dg.AssetKey(["silver", "transaction_lines"]), dg.AssetKey(["gold", "customer_product_purchases"])}
 
@@ -164,14 +132,14 @@ def test_each_week_records_its_data_quality_figures_as_the_tables_hold_them(mate
     for table, key in (("silver.transaction_quarantine", ["silver", "transaction_quarantine"]),
                        ("silver.conversion_quarantine", ["silver", "conversion_quarantine"])):
         stored = warehouse.query(f"select week_start, reason, count(*) as n from {table} group by all")
-        for week in summary.weeks:
+        for week in summary.weeks_of("purchases"):
             expected = {f"quarantined_{reason}": n for _, reason, n in stored.filter(week_start=week).rows()}
             metadata = _week_metadata(instance, dg.AssetKey(key), week)
             assert {name: v for name, v in metadata.items() if name.startswith("quarantined_")} == expected, (table, week)
             assert metadata["dagster/row_count"] == sum(expected.values())
     lines = warehouse.query("select week_start, count(*) as n from silver.transaction_lines group by 1")
     quarantined = warehouse.query("select week_start, count(*) as n from silver.transaction_quarantine group by 1")
-    for week in summary.weeks:
+    for week in summary.weeks_of("purchases"):
         metadata = _week_metadata(instance, dg.AssetKey(["silver", "transaction_lines"]), week)
         assert metadata["rows_written"] == dict(lines.rows()).get(week, 0)
         assert metadata["records_quarantined"] == dict(quarantined.rows()).get(week, 0)
@@ -179,7 +147,7 @@ def test_each_week_records_its_data_quality_figures_as_the_tables_hold_them(mate
 
 def test_each_week_of_bronze_transactions_names_its_own_missing_day_files(materialized, landing):
     settings, summary, instance = materialized
-    for week in summary.weeks:
+    for week in summary.weeks_of("purchases"):
         absent = [
             f"transactions/d={day}/transactions.json"
             for day in (week + timedelta(days=offset) for offset in range(7))
