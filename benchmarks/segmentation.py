@@ -47,9 +47,10 @@ import polars as pl
 
 from custpipe_assets.core.warehouse import Warehouse
 from peak_memory import peak_mb  # benchmarks/peak_memory.py
-from custpipe_assets.customers import features, segments
-from custpipe_assets.customers.store_purchases import MATCHED_SCHEMA
-from custpipe_assets.customers.transactions import LINES_SCHEMA
+from custpipe_assets.segmentation import features
+from custpipe_assets.segmentation import segments
+from custpipe_assets.segmentation.store_purchases import MATCHED_SCHEMA
+from custpipe_assets.purchases.transactions import LINES_SCHEMA
 
 MEASUREMENTS = ("full", "week-52", "week-104")
 ROLLUPS_TABLE = "silver.customer_weekly_rollups"

@@ -57,7 +57,8 @@ def run_pipeline(landing: Path, workdir: Path) -> dict:
     """The pipeline's transforms exactly as the weekly assets call them, one week in memory at a time."""
     import polars as pl
 
-    from custpipe_assets.customers import reference, transactions
+    from custpipe_assets.purchases import reference
+    from custpipe_assets.purchases import transactions
 
     customers, _ = reference.clean_customers(reference.read_reference_csv(landing, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS))
     products, _ = reference.clean_products(reference.read_reference_csv(landing, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS))
@@ -79,7 +80,7 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     from custpipe_assets.core.partitions import week_range_tags
     from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
-    from custpipe_assets.customers import assets
+    from custpipe_assets.purchases import assets
     from custpipe_assets.definitions import build_definitions
 
     warehouse = workdir / "bench_warehouse.duckdb"
@@ -149,7 +150,7 @@ def _child(way: str, landing: Path, workdir: Path) -> None:
     import pandas  # noqa: F401
     import polars  # noqa: F401
 
-    import custpipe_assets.customers.transactions  # noqa: F401
+    import custpipe_assets.purchases.transactions  # noqa: F401
 
     started = time.perf_counter()
     digest = globals()[f"run_{way}"](landing, workdir)
@@ -170,7 +171,7 @@ def main() -> None:
         return
 
     if not landing.exists():
-        from custpipe_assets.customers.generate import generate_customers_landing
+        from custpipe_assets.sample.customers import generate_customers_landing
 
         print(f"generating the {args.scale} sample into {landing} ...", flush=True)
         started = time.perf_counter()

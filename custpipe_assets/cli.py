@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from custpipe_assets.core.settings import Settings, SettingsError
-from custpipe_assets.definitions import DOMAINS
+from custpipe_assets.core.conventions import DOMAINS
 from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
@@ -52,7 +52,7 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _purchases_api(args: argparse.Namespace) -> int:
-    from custpipe_assets.customers.purchases_service import main as service_main
+    from custpipe_assets.sample.purchases_service import main as service_main
 
     return service_main(args.service_args)
 

@@ -16,9 +16,10 @@ from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, 
 from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.sample import generate_sample
 from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
-from custpipe_assets.customers.automation import LANDED_FILES as TRANSACTION_FILES
+from custpipe_assets.purchases.automation import LANDED_FILES as TRANSACTION_FILES
 from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
-from custpipe_assets.definitions import DOMAINS, build_definitions, domain_job_name
+from custpipe_assets.core.conventions import DOMAINS, domain_job_name
+from custpipe_assets.definitions import build_definitions
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
 INSTANCE_YAML = """\

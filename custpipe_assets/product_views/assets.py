@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.conventions import KINDS, POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -22,8 +23,6 @@ from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.serving import publish_serving_snapshot
 
-KINDS = {"polars", "duckdb"}
-POOL = "warehouse"
 AMARO_DIR = "amaro"
 
 BRONZE_ORDERS = dg.AssetKey(["bronze", "orders"])

@@ -10,7 +10,7 @@ import dagster as dg
 
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.customers.generate import generate_customers_landing
+from custpipe_assets.sample.customers import generate_customers_landing
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import INSTANCE_YAML
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custpipe_assets.core.csv_reader import csv_file_status, read_csv_export
+from custpipe_assets.core.csv_reader import csv_file_status, read_csv_export, read_csv_exports
 
 COLUMNS = ("customer_id", "loyalty_score")
 
@@ -87,3 +87,139 @@ def test_whatever_python_csv_writes_reads_back(tmp_path_factory, rows, line_end)
     # csv.writer writes an all-empty row as `,`: a record of empty fields, so every row comes back
     assert read.rows.select("customer_id", "loyalty_score").rows() == rows
     assert read.rows["read_issue"].null_count() == len(rows)
+
+
+# --- Every shape the issue lists, mixed in one file, with the expected rows written out from the bytes. ---
+
+
+def _rows(read):
+    return read.rows.select("line_number", "read_issue", "raw_line", *COLUMNS).rows()
+
+
+def test_every_line_ending_mixed_in_one_file_and_no_final_line_end(tmp_path):
+    # physical lines: 1 header (\n), 2 C1 (\r\n), 3 C2 (\r\r\n), 4 C3 (lone \r), 5 C4 (\n), 6 C5 (no line end)
+    content = b"customer_id,loyalty_score\nC1,1\r\nC2,2\r\r\nC3,3\rC4,4\nC5,5"
+    read = _read(tmp_path, content)
+    assert _rows(read) == [
+        (2, None, "C1,1", "C1", "1"),
+        (3, None, "C2,2", "C2", "2"),
+        (4, None, "C3,3", "C3", "3"),
+        (5, None, "C4,4", "C4", "4"),
+        (6, None, "C5,5", "C5", "5"),
+    ]
+    assert read.file.rows() == [("export.csv", 5, "ok", "customer_id,loyalty_score", "")]
+
+
+def test_a_quoted_newline_of_any_kind_stays_in_its_field_and_the_next_record_keeps_its_physical_line(tmp_path):
+    # line 2 opens a quote closed on line 5: its \r\r\n, lone \r and \r\n each end one physical line (read as \n)
+    content = b'customer_id,loyalty_score\r"a\r\r\nb\rc\r\nd",1\rC2,2\r'
+    assert _rows(_read(tmp_path, content)) == [
+        (2, None, '"a\nb\nc\nd",1', "a\nb\nc\nd", "1"),
+        (6, None, "C2,2", "C2", "2"),
+    ]
+
+
+def test_quoted_delimiter_escaped_quotes_and_newline_in_one_record(tmp_path):
+    content = b'customer_id,loyalty_score\r\r\n"C1, ""the"" first","7,\r\r\n5"\r\r\nC2,3\r\r\n'
+    assert _rows(_read(tmp_path, content)) == [
+        (2, None, '"C1, ""the"" first","7,\n5"', 'C1, "the" first', "7,\n5"),
+        (4, None, "C2,3", "C2", "3"),
+    ]
+
+
+def test_another_separator_with_bom_quoted_header_and_revolve_line_ends(tmp_path):
+    content = b'\xef\xbb\xbf"customer_id";"loyalty_score"\r\r\n"C1;x";7\r\r\nC2 ; "8;9"\r\r\n'
+    read = _read(tmp_path, content, separator=";")
+    assert _rows(read) == [(2, None, '"C1;x";7', "C1;x", "7"), (3, None, 'C2 ; "8;9"', "C2", "8;9")]
+    assert read.file.rows() == [("export.csv", 2, "ok", '"customer_id";"loyalty_score"', "")]
+
+
+def test_spaces_and_tabs_around_header_names_plain_and_quoted_fields(tmp_path):
+    content = b' customer_id\t,  loyalty_score \r\n  "C1, x"  ,\t7 \r\n\tC2\t, "8" \r\n'
+    read = _read(tmp_path, content)
+    assert _rows(read) == [
+        (2, None, '  "C1, x"  ,\t7 ', "C1, x", "7"),
+        (3, None, '\tC2\t, "8" ', "C2", "8"),
+    ]
+    assert read.file.row(0, named=True)["status"] == "ok"
+
+
+def test_extra_columns_in_any_order_are_ignored_and_named(tmp_path):
+    content = b"Region,LOYALTY_SCORE,Customer_Id\r\r\nSP,9,C1\r\r\n"
+    read = _read(tmp_path, content)
+    assert _rows(read) == [(2, None, "SP,9,C1", "C1", "9")]
+    assert read.file.row(0, named=True)["detail"] == "extra column(s) ignored: region"
+
+
+def test_blank_lines_inside_are_kept_as_records_and_blank_trailing_lines_of_any_kind_are_not(tmp_path):
+    # line 3 is empty and line 4 holds spaces: both are inside the data, so kept (blank_line) for quarantine;
+    # lines 6-9 (empty, spaces, a tab, spaces without a line end) trail the data and are not records
+    content = b"customer_id,loyalty_score\r\r\nC1,1\r\r\n\r\r\n   \nC2,2\r\n\r\n  \r\t\r\r\n  "
+    read = _read(tmp_path, content)
+    assert _rows(read) == [
+        (2, None, "C1,1", "C1", "1"),
+        (3, "blank_line", "", None, None),
+        (4, "blank_line", "   ", None, None),
+        (5, None, "C2,2", "C2", "2"),
+    ]
+    assert read.file.row(0, named=True)["data_lines"] == 4
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xef\xbb\xbfcustomer_id,loyalty_score\r", b"\xef\xbb\xbfcustomer_id,loyalty_score\r\r\n \r\n\t\r\r\n"],
+)
+def test_a_bom_and_a_header_followed_by_blank_lines_only_is_header_only(tmp_path, content):
+    read = _read(tmp_path, content)
+    assert read.rows.is_empty()
+    assert read.file.rows() == [("export.csv", 0, "header_only", "customer_id,loyalty_score", "")]
+
+
+def test_a_stray_quote_in_an_unquoted_field_costs_its_own_line_only(tmp_path):
+    # lines 2 and 4 each hold one stray quote (an inch mark): together they would pair up and look like a quoted
+    # field spanning lines 2-4, which swallowed the good record on line 3; each is unreadable alone instead
+    lines = [b"customer_id,loyalty_score", b'C1,5" screen', b"C2,7", b'C3,6" x', b"C4,1"]
+    read = _read(tmp_path, b"\r\r\n".join(lines) + b"\r\r\n")
+    assert _rows(read) == [
+        (2, "unparseable", 'C1,5" screen', None, None),
+        (3, None, "C2,7", "C2", "7"),
+        (4, "unparseable", 'C3,6" x', None, None),
+        (5, None, "C4,1", "C4", "1"),
+    ]
+
+
+def test_invalid_utf8_inside_a_quoted_multiline_field_is_unread_not_replaced(tmp_path):
+    # the record spans lines 2-3 and its second line is not UTF-8: read as one line is (invalid_utf8), not as
+    # a value holding U+FFFD replacement characters
+    content = b'customer_id,loyalty_score\n"C1\n\xff",7\nC2,8\n'
+    read = _read(tmp_path, content)
+    assert read.rows.select("line_number", "read_issue", *COLUMNS).rows() == [
+        (2, "invalid_utf8", None, None),
+        (4, None, "C2", "8"),
+    ]
+
+
+def test_a_quote_never_closed_in_the_last_record_leaves_the_lines_after_it_readable(tmp_path):
+    content = b'customer_id,loyalty_score\r\nC1,1\r\n"C2,2\r\nC3,3\r\nC4,4'
+    assert _rows(_read(tmp_path, content)) == [
+        (2, None, "C1,1", "C1", "1"),
+        (3, "unparseable", '"C2,2', None, None),
+        (4, None, "C3,3", "C3", "3"),
+        (5, None, "C4,4", "C4", "4"),
+    ]
+
+
+def test_several_files_keep_each_its_own_name_and_line_numbers(tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(b"customer_id,loyalty_score\r\r\nC1,1\r\r\n")
+    second.write_bytes(b"\xef\xbb\xbfloyalty_score,customer_id\n\nC2\n2,C3\n")
+    read = read_csv_exports([(first, "revolve/a.csv"), (second, "revolve/b.csv")], columns=COLUMNS)
+    assert read.rows.select("source_file", "line_number", "read_issue", *COLUMNS).rows() == [
+        ("revolve/a.csv", 2, None, "C1", "1"),
+        ("revolve/b.csv", 2, "blank_line", None, None),
+        ("revolve/b.csv", 3, "too_few_fields", None, None),
+        ("revolve/b.csv", 4, None, "C3", "2"),
+    ]
+    assert read.file.select("source_file", "data_lines", "status").rows() == [
+        ("revolve/a.csv", 1, "ok"), ("revolve/b.csv", 3, "ok")
+    ]

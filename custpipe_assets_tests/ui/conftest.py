@@ -27,7 +27,7 @@ from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
     Settings,
 )
-from custpipe_assets.customers.generate import generate_customers_landing
+from custpipe_assets.sample.customers import generate_customers_landing
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import INSTANCE_YAML, RunSummary, run_everything
 

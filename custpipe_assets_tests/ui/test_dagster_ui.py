@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 from playwright.sync_api import Locator, Page, expect
 
-from custpipe_assets.customers import assets
-from custpipe_assets.customers.reference import CUSTOMERS_FILE, PRODUCTS_FILE
+from custpipe_assets.purchases import assets
+from custpipe_assets.purchases.reference import CUSTOMERS_FILE, PRODUCTS_FILE
 
 RUN_TIMEOUT_MS = 120_000
 # How the UI draws a check's latest result: the label under its name and the icon beside it.

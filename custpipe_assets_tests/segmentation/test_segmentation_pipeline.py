@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.customers.purchases_service import start_service
+from custpipe_assets.sample.purchases_service import start_service
 from custpipe_assets.definitions import build_definitions
 
 

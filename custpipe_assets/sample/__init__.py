@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from custpipe_assets.conversions.generate import generate_conversions_landing
-from custpipe_assets.customers.generate import GenerationSummary, generate_customers_landing
+from custpipe_assets.sample.customers import GenerationSummary, generate_customers_landing
 from custpipe_assets.product_views.generate import generate_product_views_landing
 
 

@@ -15,9 +15,9 @@ from statistics import median
 import polars as pl
 import pytest
 
-from custpipe_assets.customers import reference
-from custpipe_assets.customers.generate import generate_customers_landing
-from custpipe_assets.customers.profiles import (
+from custpipe_assets.purchases import reference
+from custpipe_assets.sample.customers import generate_customers_landing
+from custpipe_assets.segmentation.profiles import (
     PROFILE_COLUMNS,
     PROFILE_ISSUE_REASONS,
     PROFILE_ISSUES_SCHEMA,

@@ -53,7 +53,9 @@ import phonenumbers
 
 logger = logging.getLogger(__name__)
 
-STORE_CUSTOMERS_PATH = Path("_truth") / "store_customers.csv"
+# The stand-in store system's own customer table (its state, written by the generator): not the answer key in
+# `_truth/`, which only tests read.
+STORE_CUSTOMERS_PATH = Path("_stand_in") / "store_customers.csv"
 STORE_CUSTOMERS_COLUMNS = ("customer_id", "mobile_e164", "persona")
 DEFAULT_HISTORY_START = date(2018, 9, 3)
 DORMANT_ACTIVE_DAYS = 14
@@ -99,7 +101,7 @@ PERSONA_BEHAVIOURS: dict[str, PersonaBehaviour] = {
 
 @dataclass(frozen=True)
 class StoreCustomer:
-    """One row of `_truth/store_customers.csv`."""
+    """One row of `_stand_in/store_customers.csv`."""
 
     customer_id: str
     mobile_e164: str
@@ -462,7 +464,7 @@ def start_service(
     history_start: date = DEFAULT_HISTORY_START,
     fault_sleep_s: float = DEFAULT_FAULT_SLEEP_S,
 ) -> RunningService:
-    """Serve the purchase history of `<landing_dir>/_truth/store_customers.csv`; port 0 picks a free port."""
+    """Serve the purchase history of `<landing_dir>/_stand_in/store_customers.csv`; port 0 picks a free port."""
     history = PurchaseHistory(read_store_customers(landing_dir), seed=seed, history_start=history_start)
     server = _PurchasesServer((host, port), history, FaultPlan(parse_faults(faults)), fault_sleep_s)
     return RunningService(server)

@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 import requests
 
-from custpipe_assets.customers.purchases_client import PurchasesApiError, fetch_purchases
-from custpipe_assets.customers.purchases_service import parse_faults, start_service
+from custpipe_assets.segmentation.purchases_client import PurchasesApiError, fetch_purchases
+from custpipe_assets.sample.purchases_service import parse_faults, start_service
 
 HISTORY_START = date(2018, 9, 3)
 RANGE_START = HISTORY_START - timedelta(days=5)
@@ -30,7 +30,7 @@ FAST = {"retries": 5, "backoff_factor": 0.0, "timeout_s": 5.0}
 
 
 def write_customers(landing_dir: Path) -> dict[str, str]:
-    """Write `_truth/store_customers.csv`; returns persona by E.164 mobile."""
+    """Write `_stand_in/store_customers.csv`; returns persona by E.164 mobile."""
     persona_by_mobile = {}
     lines = ["customer_id,mobile_e164,persona"]
     for index in range(CUSTOMERS_PER_PERSONA * len(PERSONAS)):
@@ -38,8 +38,8 @@ def write_customers(landing_dir: Path) -> dict[str, str]:
         mobile = f"+4477009001{index:02d}"
         persona_by_mobile[mobile] = persona
         lines.append(f"C{index:03d},{mobile},{persona}")
-    (landing_dir / "_truth").mkdir(parents=True)
-    (landing_dir / "_truth" / "store_customers.csv").write_text("\n".join(lines) + "\n")
+    (landing_dir / "_stand_in").mkdir(parents=True)
+    (landing_dir / "_stand_in" / "store_customers.csv").write_text("\n".join(lines) + "\n")
     return persona_by_mobile
 
 
@@ -200,8 +200,8 @@ def test_missing_customer_list_serves_empty_history(tmp_path: Path, caplog: pyte
 
 
 def test_unknown_persona_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "_truth").mkdir()
-    (tmp_path / "_truth" / "store_customers.csv").write_text("customer_id,mobile_e164,persona\nC1,+447700900001,vip\n")
+    (tmp_path / "_stand_in").mkdir()
+    (tmp_path / "_stand_in" / "store_customers.csv").write_text("customer_id,mobile_e164,persona\nC1,+447700900001,vip\n")
     with pytest.raises(ValueError, match=r"line 2: unknown persona 'vip'"):
         start_service(tmp_path)
 

@@ -25,7 +25,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from custpipe_assets.customers.features import MONEY
+from custpipe_assets.segmentation.features import MONEY
 
 DEMOGRAPHIC_WEIGHT = 0.25
 MODEL_INPUTS: dict[str, tuple[pl.Expr, float]] = {

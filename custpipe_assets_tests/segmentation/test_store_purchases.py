@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 import requests
 
-from custpipe_assets.customers.purchases_client import PURCHASES_SCHEMA, fetch_purchases
-from custpipe_assets.customers.purchases_service import start_service
-from custpipe_assets.customers.store_purchases import (
+from custpipe_assets.segmentation.purchases_client import PURCHASES_SCHEMA, fetch_purchases
+from custpipe_assets.sample.purchases_service import start_service
+from custpipe_assets.segmentation.store_purchases import (
     MATCHED_SCHEMA,
     STORE_QUARANTINE_REASONS,
     STORE_QUARANTINE_SCHEMA,
@@ -120,11 +120,11 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     landing_dir = tmp_path_factory.mktemp("landing")
     personas = ("high_value", "frequent", "occasional", "dormant")
     mobiles = valid_mobiles(100)
-    (landing_dir / "_truth").mkdir()
+    (landing_dir / "_stand_in").mkdir()
     lines = ["customer_id,mobile_e164,persona"] + [
         f"C{index:03d},{mobile},{personas[index % 4]}" for index, mobile in enumerate(mobiles)
     ]
-    (landing_dir / "_truth" / "store_customers.csv").write_text("\n".join(lines) + "\n")
+    (landing_dir / "_stand_in" / "store_customers.csv").write_text("\n".join(lines) + "\n")
     return landing_dir, {mobile: f"C{index:03d}" for index, mobile in enumerate(mobiles)}
 
 

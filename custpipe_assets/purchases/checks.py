@@ -9,7 +9,9 @@ import pandera.polars as pa
 import polars as pl
 
 from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, source_present_check, weekly_row_count_sql
-from custpipe_assets.customers import assets, reference, transactions
+from custpipe_assets.purchases import assets
+from custpipe_assets.purchases import reference
+from custpipe_assets.purchases import transactions
 
 QUARANTINE_REASONS = [
     "blank_line", "malformed_json", "not_a_json_object", "missing_customer_id", "missing_basket", "empty_basket",

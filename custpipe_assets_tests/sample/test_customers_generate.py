@@ -22,7 +22,7 @@ import numpy as np
 import phonenumbers
 import pytest
 
-from custpipe_assets.customers.generate import SCALES, Scale, generate_customers_landing
+from custpipe_assets.sample.customers import SCALES, Scale, generate_customers_landing
 
 FIRST_WEEK = date(2018, 9, 3)
 TINY = Scale(customers=60, products=12, weeks=3, transactions=1_200)

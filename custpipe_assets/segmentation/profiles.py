@@ -33,7 +33,7 @@ import phonenumbers
 import polars as pl
 
 from custpipe_assets.core.csv_reader import READ_ISSUES
-from custpipe_assets.customers.reference import raw_row
+from custpipe_assets.purchases.reference import raw_row
 
 PROFILES_FILE = "customer_profiles.csv"
 PROFILE_COLUMNS = ("customer_id", "name", "age", "income", "mobile", "gender", "joined_at")

@@ -5,7 +5,7 @@ independent computation over the raw files."""
 from collections import Counter
 
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.customers.generate import generate_customers_landing
+from custpipe_assets.sample.customers import generate_customers_landing
 from custpipe_assets.run import DOMAIN_SOURCES
 
 

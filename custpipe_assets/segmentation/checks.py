@@ -8,10 +8,11 @@ import polars as pl
 from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, sql_check, weekly_row_count_sql
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.customers import segmentation_assets as assets
-from custpipe_assets.customers import profiles, reference
-from custpipe_assets.customers.features import MONEY
-from custpipe_assets.customers.store_purchases import STORE_QUARANTINE_REASONS
+from custpipe_assets.segmentation import assets
+from custpipe_assets.segmentation import profiles
+from custpipe_assets.purchases import reference
+from custpipe_assets.segmentation.features import MONEY
+from custpipe_assets.segmentation.store_purchases import STORE_QUARANTINE_REASONS
 
 MIN_STORE_MATCH_RATE = 0.95
 

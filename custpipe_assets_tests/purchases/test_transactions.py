@@ -6,7 +6,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custpipe_assets.customers import reference, transactions
+from custpipe_assets.purchases import reference
+from custpipe_assets.purchases import transactions
 
 WEEK = date(2018, 9, 3)
 

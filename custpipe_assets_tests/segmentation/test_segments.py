@@ -20,12 +20,15 @@ import polars as pl
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from custpipe_assets.customers import features as feature_module
-from custpipe_assets.customers import profiles, reference, store_purchases, transactions
-from custpipe_assets.customers.generate import SCALES, generate_customers_landing
-from custpipe_assets.customers.purchases_client import fetch_purchases
-from custpipe_assets.customers.purchases_service import start_service
-from custpipe_assets.customers.segments import (
+from custpipe_assets.segmentation import features as feature_module
+from custpipe_assets.segmentation import profiles
+from custpipe_assets.purchases import reference
+from custpipe_assets.segmentation import store_purchases
+from custpipe_assets.purchases import transactions
+from custpipe_assets.sample.customers import SCALES, generate_customers_landing
+from custpipe_assets.segmentation.purchases_client import fetch_purchases
+from custpipe_assets.sample.purchases_service import start_service
+from custpipe_assets.segmentation.segments import (
     SEGMENT_METRICS_SCHEMA,
     SEGMENTS_SCHEMA,
     SegmentModel,

@@ -9,7 +9,7 @@ finds what was planted. Pure NumPy/Polars, no Dagster: the asset that calls this
 Purchases are generated vectorised, one day at a time, so the "large" scale (30M purchases) stays within a
 few hundred MB. The same seed, scale and first week give byte-identical files.
 
-Run it by hand with `python -m custpipe_assets.customers.generate LANDING_DIR --scale medium`.
+Run it by hand with `python -m custpipe_assets.sample.customers LANDING_DIR --scale medium`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from phonenumbers import PhoneMetadata
-from custpipe_assets.customers.reference import LOYALTY_SCORE_RANGE
+from custpipe_assets.purchases.reference import LOYALTY_SCORE_RANGE
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ MIN_CUSTOMERS, MIN_PURCHASES_PER_DAY, MIN_WEEKS = 20, 20, 3
 # Files this generator owns; overwrite=True removes exactly these, leaving other domains' landing data alone.
 OWNED_FILES = (
     "customers.csv", "products.csv", "customer_profiles.csv", "_truth/personas.csv",
-    "_truth/store_customers.csv", "_truth/profiles.csv", "_truth/transaction_dirt.csv",
+    "_truth/store_customers.csv", "_truth/profiles.csv", "_truth/transaction_dirt.csv", "_stand_in/store_customers.csv",
 )
 OWNED_FOLDERS = ("transactions",)
 
@@ -567,6 +567,9 @@ def _write_profiles(
     truth_dir = landing_dir / "_truth"
     truth.select("customer_id", "persona").write_csv(truth_dir / "personas.csv")
     truth.select("customer_id", "mobile_e164", "persona").write_csv(truth_dir / "store_customers.csv")
+    # the stand-in store system's own state (what its API serves from), apart from the answer key
+    (truth_dir.parent / "_stand_in").mkdir(exist_ok=True)
+    truth.select("customer_id", "mobile_e164", "persona").write_csv(truth_dir.parent / "_stand_in" / "store_customers.csv")
     truth.select(
         "customer_id",
         name=pl.concat_str(pl.col("first"), pl.lit(" "), pl.col("last")),

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from custpipe_assets.customers.profiles import DEFAULT_MOBILE_REGION, normalize_mobiles
+from custpipe_assets.segmentation.profiles import DEFAULT_MOBILE_REGION, normalize_mobiles
 
 RAW_COLUMNS = ("mobile", "date", "amount", "store", "page")
 STORE_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%d/%m/%Y")

@@ -11,14 +11,14 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.conventions import KINDS, POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
-from custpipe_assets.customers import reference, transactions
+from custpipe_assets.purchases import reference
+from custpipe_assets.purchases import transactions
 
-KINDS = {"polars", "duckdb"}
-POOL = "warehouse"  # every asset that writes the warehouse shares this pool (limit 1: DuckDB has one writer)
 
 BRONZE_CUSTOMERS = dg.AssetKey(["bronze", "customers"])
 BRONZE_PRODUCTS = dg.AssetKey(["bronze", "products"])

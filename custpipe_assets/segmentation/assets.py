@@ -18,9 +18,14 @@ from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WarehouseResource, WeeklyBatches, weeks_of
-from custpipe_assets.customers import features, profiles, reference, segments, store_purchases
-from custpipe_assets.customers.assets import KINDS, POOL, SILVER_CUSTOMERS, TRANSACTION_LINES
-from custpipe_assets.customers.resources import PurchasesApiResource
+from custpipe_assets.segmentation import features
+from custpipe_assets.segmentation import profiles
+from custpipe_assets.purchases import reference
+from custpipe_assets.segmentation import segments
+from custpipe_assets.segmentation import store_purchases
+from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.purchases.assets import SILVER_CUSTOMERS, TRANSACTION_LINES
+from custpipe_assets.segmentation.resources import PurchasesApiResource
 
 BRONZE_PROFILES = dg.AssetKey(["bronze", "customer_profiles"])
 SILVER_PROFILES = dg.AssetKey(["silver", "customer_profiles"])

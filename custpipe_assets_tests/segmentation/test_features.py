@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from custpipe_assets.customers.features import (
+from custpipe_assets.segmentation.features import (
     AGGREGATED_ROLLUPS_SCHEMA,
     CLV_LIFETIME_WEEKS,
     FEATURES_SCHEMA,
@@ -20,8 +20,8 @@ from custpipe_assets.customers.features import (
     customer_features,
     weekly_rollup,
 )
-from custpipe_assets.customers.store_purchases import MATCHED_SCHEMA
-from custpipe_assets.customers.transactions import LINES_SCHEMA
+from custpipe_assets.segmentation.store_purchases import MATCHED_SCHEMA
+from custpipe_assets.purchases.transactions import LINES_SCHEMA
 
 WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
 

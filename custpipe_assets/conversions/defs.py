@@ -1,0 +1,22 @@
+"""The conversions domain's Definitions: batches, mapping, matching, the insights report, and their automation."""
+
+import dagster as dg
+
+from custpipe_assets.conversions import assets, automation, checks
+from custpipe_assets.core.conventions import domain_definitions
+from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.settings import Settings
+
+DOMAIN = "conversions"
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions_def = weekly_partitions(settings.first_week)
+    jobs, schedules, sensors = automation.build_automation(partitions_def)
+    return domain_definitions(
+        DOMAIN, partitions_def,
+        assets=[*assets.CONVERSION_REFERENCE_ASSETS,
+                *assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions")],
+        checks=checks.build_checks(partitions_def),
+        jobs=jobs, schedules=schedules, sensors=sensors,
+    )

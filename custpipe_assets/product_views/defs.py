@@ -1,0 +1,21 @@
+"""The product-views domain's Definitions: orders, view events, CTR per minute, the API snapshot, automation."""
+
+import dagster as dg
+
+from custpipe_assets.core.conventions import domain_definitions
+from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.settings import Settings
+from custpipe_assets.product_views import assets, automation, checks
+
+DOMAIN = "product_views"
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions_def = weekly_partitions(settings.first_week)
+    jobs, schedules, sensors = automation.build_automation(partitions_def)
+    return domain_definitions(
+        DOMAIN, partitions_def,
+        assets=[*assets.ORDER_ASSETS, *assets.build_view_assets(partitions_def, settings.ctr_snapshot)],
+        checks=checks.build_checks(partitions_def),
+        jobs=jobs, schedules=schedules, sensors=sensors,
+    )

@@ -1,0 +1,22 @@
+"""The segmentation domain's Definitions: profiles, store purchases from the API, rollups, features, segments,
+metrics, and their automation. The purchase-history API resource is bound in `custpipe_assets.definitions`."""
+
+import dagster as dg
+
+from custpipe_assets.core.conventions import domain_definitions
+from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.settings import Settings
+from custpipe_assets.segmentation import assets, automation, checks
+
+DOMAIN = "segmentation"
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions_def = weekly_partitions(settings.first_week)
+    jobs, schedules, sensors = automation.build_automation(partitions_def)
+    return domain_definitions(
+        DOMAIN, partitions_def,
+        assets=[*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)],
+        checks=checks.build_checks(partitions_def),
+        jobs=jobs, schedules=schedules, sensors=sensors,
+    )
