@@ -150,16 +150,23 @@ def _records(content: bytes, separator: str) -> Iterator[_Record]:
             yield _Record(line_number, text, None, "blank_line")
             index += 1
             continue
-        end = index
+        end, utf8 = index, True
         while text.count('"') % 2 and end + 1 < len(lines) and end - index + 1 < MAX_LINES_PER_RECORD:
             end += 1
-            text += "\n" + lines[end].decode("utf-8", errors="replace")
-        if text.count('"') % 2:  # the quote never closed: this line alone is unreadable, the next ones are read
+            try:
+                text += "\n" + lines[end].decode("utf-8")
+            except UnicodeDecodeError:
+                text, utf8 = text + "\n" + lines[end].decode("utf-8", errors="replace"), False
+        still_open = text.count('"') % 2 == 1
+        fields = None if still_open else _split(text, separator)
+        if still_open or (fields is None and end > index):
+            # the quote never closed, or it was a stray one (`5" screen`) pairing with a later line's: this line
+            # alone is unreadable, the next ones are read
             yield _Record(line_number, lines[index].decode("utf-8"), None, "unparseable")
             index += 1
             continue
-        fields = _split(text, separator)
-        yield _Record(line_number, text, fields, None if fields is not None else "unparseable")
+        issue = "unparseable" if fields is None else None if utf8 else "invalid_utf8"
+        yield _Record(line_number, text, fields if issue is None else None, issue)
         index = end + 1
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -40,11 +40,11 @@ NOT_A_TIME = "timestamp_unixtime_ms '{}' is not a time (milliseconds since 1970,
 
 def _ms(utc: str) -> int:
     """Milliseconds since 1970 of a UTC wall-clock time (`2018-09-09 23:55:00`)."""
-    return int(datetime.fromisoformat(utc).replace(tzinfo=timezone.utc).timestamp()) * 1000
+    return int(datetime.fromisoformat(utc).replace(tzinfo=UTC).timestamp()) * 1000
 
 
 def _utc(text: str, microsecond: int = 0) -> datetime:
-    return datetime.fromisoformat(text).replace(microsecond=microsecond, tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(microsecond=microsecond, tzinfo=UTC)
 
 
 def _event(event_type: str, ms, event_id: int, session_id: int, **data) -> dict:
@@ -304,7 +304,7 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
 def _mondays_of_event_times(path: Path) -> set[date]:
     """The weeks a file's events fall in, read with json and datetime alone."""
     days = {
-        datetime.fromtimestamp(event["data"]["timestamp_unixtime_ms"] / 1000, tz=timezone.utc).date()
+        datetime.fromtimestamp(event["data"]["timestamp_unixtime_ms"] / 1000, tz=UTC).date()
         for batch in json.loads(path.read_text(encoding="utf-8"))
         for event in batch["events"]
         if isinstance(event["data"]["timestamp_unixtime_ms"], (int, float))
