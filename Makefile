@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup browser run test dev bench clean
+.PHONY: setup browser run test test-fast lint format validate dev bench clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,22 @@ browser:  ## Debian's Chromium for the UI tests (apt; nothing to do when /usr/bi
 run: setup  ## the main job: every asset, week and check into data/warehouse.duckdb
 	$(BIN)/custpipe run
 
-test: setup browser  ## the test suite (2 workers), UI tests in a real browser included
+test: setup browser lint validate  ## lint, definitions validation, then the whole suite (2 workers), UI tests in a real browser included
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: setup  ## the tests not marked ui or slow: pure transforms, readers, checks (under a minute)
+	$(BIN)/python -m pytest -n 2 -m "not ui and not slow"
+
+lint: setup  ## ruff: lint rules and formatting (pyproject.toml [tool.ruff])
+	$(BIN)/ruff check custpipe_assets custpipe_assets_tests benchmarks
+	$(BIN)/ruff format --check custpipe_assets custpipe_assets_tests benchmarks
+
+format: setup  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix custpipe_assets custpipe_assets_tests benchmarks
+	$(BIN)/ruff format custpipe_assets custpipe_assets_tests benchmarks
+
+validate: setup  ## Dagster loads the code location the way `dagster dev` does
+	$(BIN)/dagster definitions validate -w workspace.yaml
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000 over the same instance `make run` records into
 	$(BIN)/python -c "from custpipe_assets.run import ensure_dagster_home; ensure_dagster_home()"

@@ -16,6 +16,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
+from custpipe_assets.core.conventions import POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name, weeks_of
@@ -64,6 +65,34 @@ class SchemaValidation:
         )
 
 
+def pandera_schema(
+    frame_schema: pl.Schema,
+    *,
+    checks: dict[str, pa.Check | list[pa.Check]] | None = None,
+    nullable: tuple[str, ...] = (),
+    unique: list[str] | None = None,
+    strict: bool = False,
+    description: str,
+) -> pa.DataFrameSchema:
+    """The Pandera schema of a table whose columns and dtypes are exactly the transform's `pl.Schema` (one source
+    for both): every column present with its dtype, none null unless listed in `nullable`, plus per-column checks."""
+    checks = checks or {}
+    unknown = (set(checks) | set(nullable)) - set(frame_schema.names())
+    if unknown:
+        raise ValueError(f"checks name columns the schema does not have: {sorted(unknown)}")
+    columns = {
+        name: pa.Column(dtype, checks=checks.get(name), nullable=name in nullable)
+        for name, dtype in frame_schema.items()
+    }
+    return pa.DataFrameSchema(columns, unique=unique, strict=strict, ordered=strict, description=description)
+
+
+def blocks_gold(asset_key: dg.AssetKey, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> bool:
+    """Silver schema and reconciliation checks block: a silver week that fails them never reaches gold in the same
+    run (a WARN check informs, it does not block)."""
+    return asset_key.path[0] == "silver" and severity == dg.AssetCheckSeverity.ERROR
+
+
 def _empty_cases() -> pl.DataFrame:
     return pl.DataFrame(schema={"failure_case": pl.String, "schema_context": pl.String, "column": pl.String,
                                 "check": pl.String, "check_number": pl.Int32, "index": pl.Int32})
@@ -76,9 +105,10 @@ def schema_check(
     name: str | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-    blocking: bool = False,
+    blocking: bool | None = None,
 ) -> dg.AssetChecksDefinition:
-    """The asset check for `schema` on the table of `asset_key`; a weekly table is validated one week at a time."""
+    """The asset check for `schema` on the table of `asset_key`; a weekly table is validated one week at a time.
+    Blocking by default on silver tables (see `blocks_gold`)."""
     table = table_name(asset_key)
 
     @dg.asset_check(
@@ -86,8 +116,8 @@ def schema_check(
         name=name or "schema",
         description=schema.description or f"{table} matches its Pandera schema ({', '.join(schema.columns)}).",
         partitions_def=partitions_def,
-        blocking=blocking,
-        pool="warehouse",
+        blocking=blocks_gold(asset_key, severity) if blocking is None else blocking,
+        pool=POOL,
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         validation = SchemaValidation()
@@ -125,7 +155,8 @@ def reconciliation_check(
         description=description,
         partitions_def=partitions_def,
         additional_deps=additional_deps or [],
-        pool="warehouse",
+        blocking=blocks_gold(asset_key),
+        pool=POOL,
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         weeks = weeks_of(context) if partitions_def is not None else None
@@ -190,7 +221,7 @@ def sql_check(
 ) -> dg.AssetChecksDefinition:
     """A check that passes when `failing_rows_sql` returns no rows (keys, relationships, totals that must agree)."""
 
-    @dg.asset_check(asset=asset_key, name=name, description=description, additional_deps=additional_deps or [], pool="warehouse")
+    @dg.asset_check(asset=asset_key, name=name, description=description, additional_deps=additional_deps or [], pool=POOL)
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         failing = warehouse.get().query(failing_rows_sql)
         return dg.AssetCheckResult(

@@ -8,67 +8,52 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, source_present_check, weekly_row_count_sql
+from custpipe_assets.core.checks import (
+    files_readable_check,
+    pandera_schema,
+    reconciliation_check,
+    schema_check,
+    source_present_check,
+    weekly_row_count_sql,
+)
 from custpipe_assets.purchases import assets
 from custpipe_assets.purchases import reference
 from custpipe_assets.purchases import transactions
 
-QUARANTINE_REASONS = [
-    "blank_line", "malformed_json", "not_a_json_object", "missing_customer_id", "missing_basket", "empty_basket",
-    "invalid_date_of_purchase", "purchase_outside_week", "duplicate_transaction", "unknown_customer",
-    "missing_product_id", "unknown_product", "missing_price", "invalid_price", "non_positive_price",
-]
-
-BRONZE_TRANSACTIONS = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "source_file": pa.Column(pl.String, pa.Check.str_startswith("transactions/d=")),
-        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
-        "raw_line": pa.Column(pl.String),
-    },
+BRONZE_TRANSACTIONS = pandera_schema(
+    transactions.BRONZE_SCHEMA,
+    checks={"source_file": pa.Check.str_startswith("transactions/d="), "line_number": pa.Check.ge(1)},
+    nullable=tuple(set(transactions.BRONZE_SCHEMA.names()) - {"week_start", "day", "source_file", "line_number", "raw_line"}),
     unique=["source_file", "line_number"],
     description="Every landed line kept once with its file and line number.",
 )
-TRANSACTION_LINES = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "purchased_at": pa.Column(pl.Datetime("us")),
-        "customer_id": pa.Column(pl.String),
-        "product_id": pa.Column(pl.String),
-        "price": pa.Column(pl.Float64, pa.Check.gt(0)),
-        "source_file": pa.Column(pl.String),
-        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
-        "basket_position": pa.Column(pl.Int32, pa.Check.ge(0)),
-    },
+TRANSACTION_LINES = pandera_schema(
+    transactions.LINES_SCHEMA,
+    checks={"price": pa.Check.gt(0), "line_number": pa.Check.ge(1), "basket_position": pa.Check.ge(0)},
     unique=["source_file", "line_number", "basket_position"],
+    strict=True,
     description="Typed basket lines: positive prices, no nulls, each source record at most once.",
 )
-TRANSACTION_QUARANTINE = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "source_file": pa.Column(pl.String),
-        "line_number": pa.Column(pl.Int32, pa.Check.ge(1)),
-        "basket_position": pa.Column(pl.Int32, nullable=True),
-        "reason": pa.Column(pl.String, pa.Check.isin(QUARANTINE_REASONS)),
-        "raw": pa.Column(pl.String, nullable=True),
-    },
+TRANSACTION_QUARANTINE = pandera_schema(
+    transactions.QUARANTINE_SCHEMA,
+    checks={"line_number": pa.Check.ge(1), "reason": pa.Check.isin(transactions.QUARANTINE_REASONS)},
+    nullable=("basket_position", "raw"),
+    strict=True,
     description="Every rejected record names its file, line and a known reason.",
 )
-CUSTOMER_PRODUCT_PURCHASES = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "customer_id": pa.Column(pl.String),
-        "loyalty_score": pa.Column(pl.Float64, pa.Check.in_range(*reference.LOYALTY_SCORE_RANGE), nullable=True),
-        "product_id": pa.Column(pl.String),
-        "product_category": pa.Column(pl.String),
-        "purchase_count": pa.Column(pl.Int64, pa.Check.ge(1)),
-    },
+CUSTOMER_PRODUCT_PURCHASES = pandera_schema(
+    transactions.COUNTS_SCHEMA,
+    checks={"loyalty_score": pa.Check.in_range(*reference.LOYALTY_SCORE_RANGE), "purchase_count": pa.Check.ge(1)},
+    nullable=("loyalty_score",),
     unique=["week_start", "customer_id", "product_id"],
     strict=True,
     description="The contract: one row per week, customer and product, purchase_count >= 1, columns in order.",
 )
-SILVER_CUSTOMERS = pa.DataFrameSchema(
-    {"customer_id": pa.Column(pl.String, unique=True), "loyalty_score": pa.Column(pl.Float64, nullable=True)},
+SILVER_CUSTOMERS = pandera_schema(
+    reference.SILVER_CUSTOMERS_SCHEMA,
+    nullable=("loyalty_score", "loyalty_score_raw", "loyalty_score_issue"),
+    unique=["customer_id"],
+    strict=True,
     description="One row per customer.",
 )
 LOYALTY_SCORE_VALID = pa.DataFrameSchema(
@@ -79,16 +64,22 @@ LOYALTY_SCORE_VALID = pa.DataFrameSchema(
     description="Warns about customers whose landed loyalty_score is not a whole number 1..10 (kept, score null, "
     "raw text and loyalty_score_issue beside it).",
 )
-SILVER_PRODUCTS = pa.DataFrameSchema(
-    {"product_id": pa.Column(pl.String, unique=True), "product_category": pa.Column(pl.String)},
+SILVER_PRODUCTS = pandera_schema(
+    reference.SILVER_PRODUCTS_SCHEMA,
+    nullable=("product_description",),
+    unique=["product_id"],
+    strict=True,
     description="One row per product, each with a category.",
 )
-REFERENCE_QUARANTINE = pa.DataFrameSchema(
-    {
-        "source_file": pa.Column(pl.String, pa.Check.isin([reference.CUSTOMERS_FILE, reference.PRODUCTS_FILE])),
-        "line_number": pa.Column(pl.Int32, pa.Check.ge(2)),
-        "reason": pa.Column(pl.String, pa.Check.isin(reference.REFERENCE_QUARANTINE_REASONS)),
+REFERENCE_QUARANTINE = pandera_schema(
+    reference.REFERENCE_QUARANTINE_SCHEMA,
+    checks={
+        "source_file": pa.Check.isin([reference.CUSTOMERS_FILE, reference.PRODUCTS_FILE]),
+        "line_number": pa.Check.ge(2),
+        "reason": pa.Check.isin(reference.REFERENCE_QUARANTINE_REASONS),
     },
+    nullable=("raw",),
+    strict=True,
     description="Every rejected reference row names its file, line and reason.",
 )
 

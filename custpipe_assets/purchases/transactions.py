@@ -43,6 +43,12 @@ LINES_SCHEMA = pl.Schema(
         "basket_position": pl.Int32,
     }
 )
+# Why a record is quarantined, in the order the rules apply (first broken wins): line rules, then per basket item.
+QUARANTINE_REASONS = (
+    "blank_line", "malformed_json", "not_a_json_object", "missing_customer_id", "missing_basket", "empty_basket",
+    "invalid_date_of_purchase", "purchase_outside_week", "duplicate_transaction", "unknown_customer",
+    "missing_product_id", "unknown_product", "missing_price", "invalid_price", "non_positive_price",
+)
 QUARANTINE_SCHEMA = pl.Schema(
     {
         "week_start": pl.Date,
