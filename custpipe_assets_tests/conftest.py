@@ -13,6 +13,17 @@ from custpipe_assets.run import RunSummary, run_everything
 from custpipe_assets.sample import generate_sample
 
 FIRST_WEEK = date(2018, 9, 3)
+# Fixtures that run Dagster end to end or start `dagster dev`: a test using one (directly or not) is `slow`.
+SLOW_FIXTURES = {"sample_run", "run_cli", "dagster_ui"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """`ui` for the browser tests, `slow` for end-to-end runs, so `make test-fast` can leave both out."""
+    for item in items:
+        if "ui" in item.path.parts:
+            item.add_marker(pytest.mark.ui)
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

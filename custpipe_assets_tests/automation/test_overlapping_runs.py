@@ -7,6 +7,7 @@ import textwrap
 from datetime import date
 
 import dagster as dg
+import pytest
 
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
@@ -24,6 +25,8 @@ RUN_ONE_WEEK = textwrap.dedent(
     sys.exit(0 if result.success else 1)
     """
 )
+
+pytestmark = pytest.mark.slow  # end-to-end Dagster runs or several processes
 
 
 def test_overlapping_weekly_runs_all_succeed(tmp_path):

@@ -2,6 +2,7 @@
 overlap in time on one warehouse file all succeed (DuckDB has one writer: the others wait for the lock)."""
 
 import signal
+import pytest
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from datetime import date, timedelta
 import polars as pl
 
 from custpipe_assets.core.warehouse import Warehouse
+
+pytestmark = pytest.mark.slow  # end-to-end Dagster runs or several processes
 
 WEEKS = [date(2018, 9, 3) + timedelta(days=7 * i) for i in range(6)]
 ROWS = 300_000

@@ -14,6 +14,8 @@ from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.sample.purchases_service import start_service
 from custpipe_assets.definitions import build_definitions
 
+pytestmark = pytest.mark.slow  # end-to-end Dagster runs or several processes
+
 
 def test_segments_recover_the_planted_personas(sample_run):
     warehouse = Warehouse(sample_run.settings.warehouse)
