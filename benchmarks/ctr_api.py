@@ -7,7 +7,7 @@ Ingestion, each in its own process (so its peak memory is its own), best of --re
   duckdb         DuckDB `read_json` of the same files, one row per batch (the reference);
   duckdb-unnest  the same unnested to one row per event, which is what our parse returns.
 MB/s is the size of the view files over the wall time. The files are those the parse does not reject whole
-(`read_json` aborts on the generator's truncated file), chosen as `product_views/bench.py` chooses them.
+(`read_json` aborts on the generator's truncated file), chosen as `benchmarks/view_parse_throughput.py` chooses them.
 
 API: the gold table over every landed file is published as the serving snapshot (`api.publish_serving_snapshot`),
 the API runs in one process (`api.serve`, what `custpipe api` runs: uvicorn on 127.0.0.1, a free port), and a
@@ -47,7 +47,7 @@ import polars as pl
 
 from custpipe_assets.product_views import api, transforms
 from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
-from custpipe_assets.product_views.generate import generate_product_views_landing
+from custpipe_assets.sample.product_views import generate_product_views_landing
 
 INGESTION = ("parse", "pipeline", "duckdb", "duckdb-unnest")
 REFERENCE = "duckdb"
@@ -57,7 +57,7 @@ AGGREGATION_MINUTES = 10
 BUCKETS = 24 * 60 // AGGREGATION_MINUTES
 CHECKED_PER_KIND = 5  # responses of each kind whose body is verified (all statuses are always checked)
 QUERY_PRODUCTS = 10  # product + platform queries cycle through the day's most viewed products
-READ_JSON = "read_json($paths, format='array', ignore_errors=true)"  # as in product_views/bench.py
+READ_JSON = "read_json($paths, format='array', ignore_errors=true)"  # as in benchmarks/view_parse_throughput.py
 
 
 class Paths:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from custpipe_assets.conversions.generate import generate_conversions_landing
 from custpipe_assets.sample.customers import GenerationSummary, generate_customers_landing
-from custpipe_assets.product_views.generate import generate_product_views_landing
+from custpipe_assets.sample.product_views import generate_product_views_landing
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import uvicorn
 
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.api import create_app, publish_serving_snapshot
-from custpipe_assets.product_views.generate import GenerationSummary, generate_product_views_landing
+from custpipe_assets.sample.product_views import GenerationSummary, generate_product_views_landing
 
 VIEW_PLATFORMS = ["Android", "MobileWeb", "iOS"]
 Counts = dict[tuple[datetime, str, str], list]  # (minute_local, platform, product) -> [views, set of order ids]

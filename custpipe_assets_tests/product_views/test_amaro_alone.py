@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.product_views.generate import generate_product_views_landing
+from custpipe_assets.sample.product_views import generate_product_views_landing
 
 
 def test_amaro_exports_alone_run_the_product_views_domain(tmp_path, run_cli, landing_with, reference_counts_of):

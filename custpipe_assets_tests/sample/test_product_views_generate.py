@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from custpipe_assets.product_views.generate import generate_product_views_landing
+from custpipe_assets.sample.product_views import generate_product_views_landing
 
 SMALL = {"start": date(2018, 9, 3), "days": 2, "views_per_day": 300}
 

@@ -1,7 +1,7 @@
 """Ingestion throughput of the product-view bronze parse, measured against DuckDB's own `read_json`.
 
 Belongs here: the measurement behind the MB/s figures quoted for ingestion, runnable on any landing folder:
-`python -m custpipe_assets.product_views.bench data/landing/amaro/product_views`.
+`.venv/bin/python benchmarks/view_parse_throughput.py data/landing/amaro/product_views`.
 Both sides read the same files (those the parse does not reject whole, since `read_json` aborts on them;
 `ignore_errors` lets it null values of an unexpected type instead of failing) and materialize their result as
 a Polars frame; the best of `repeats` runs counts, to damp noise from other load.
