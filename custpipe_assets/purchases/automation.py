@@ -23,7 +23,8 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "transaction_arrivals", transactions_job, partitions_def,
-        landed=LANDED_FILES,
-        description="Runs exactly the weeks whose transaction day files are new or changed (once per file set).",
+        landed=LANDED_FILES, recorded_on=assets.BRONZE_TRANSACTIONS,
+        description="Runs exactly the weeks whose transaction day files differ from what bronze/transactions last "
+                    "read for that week (once per file set).",
     )
     return [transactions_job], [monday_schedule(transactions_job)], [sensor]

@@ -16,6 +16,7 @@ from custpipe_assets.core.checks import (
     source_present_check,
     weekly_row_count_sql,
 )
+from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.purchases import assets
 from custpipe_assets.purchases import reference
 from custpipe_assets.purchases import transactions
@@ -34,12 +35,9 @@ TRANSACTION_LINES = pandera_schema(
     strict=True,
     description="Typed basket lines: positive prices, no nulls, each source record at most once.",
 )
-TRANSACTION_QUARANTINE = pandera_schema(
-    transactions.QUARANTINE_SCHEMA,
-    checks={"line_number": pa.Check.ge(1), "reason": pa.Check.isin(transactions.QUARANTINE_REASONS)},
-    nullable=("basket_position", "raw"),
-    strict=True,
-    description="Every rejected record names its file, line and a known reason.",
+TRANSACTION_QUARANTINE = quarantine_check_schema(
+    transactions.QUARANTINE_REASONS, weekly=True,
+    description="Every rejected record names its file, line, basket position and a known reason.",
 )
 CUSTOMER_PRODUCT_PURCHASES = pandera_schema(
     transactions.COUNTS_SCHEMA,
@@ -71,16 +69,8 @@ SILVER_PRODUCTS = pandera_schema(
     strict=True,
     description="One row per product, each with a category.",
 )
-REFERENCE_QUARANTINE = pandera_schema(
-    reference.REFERENCE_QUARANTINE_SCHEMA,
-    checks={
-        "source_file": pa.Check.isin([reference.CUSTOMERS_FILE, reference.PRODUCTS_FILE]),
-        "line_number": pa.Check.ge(2),
-        "reason": pa.Check.isin(reference.REFERENCE_QUARANTINE_REASONS),
-    },
-    nullable=("raw",),
-    strict=True,
-    description="Every rejected reference row names its file, line and reason.",
+REFERENCE_QUARANTINE = quarantine_check_schema(
+    reference.REFERENCE_QUARANTINE_REASONS, description="Every rejected reference row names its file, line and reason."
 )
 
 # Independent counts for reconciliation, straight from the warehouse tables.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, as_quarantine
 from custpipe_assets.core.csv_reader import READ_ISSUES, csv_file_status, read_csv_export
 
 CUSTOMERS_FILE = "customers.csv"
@@ -39,9 +40,7 @@ SILVER_CUSTOMERS_SCHEMA = pl.Schema(
 SILVER_PRODUCTS_SCHEMA = pl.Schema(
     {"product_id": pl.String, "product_description": pl.String, "product_category": pl.String, **PROVENANCE}
 )
-REFERENCE_QUARANTINE_SCHEMA = pl.Schema(
-    {"source_file": pl.String, "line_number": pl.Int32, "reason": pl.String, "raw": pl.String}
-)
+REFERENCE_QUARANTINE_SCHEMA = QUARANTINE_SCHEMA
 
 
 def read_reference_csv(landing_dir: Path, file_name: str, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -71,9 +70,7 @@ def _first_per_id(frame: pl.DataFrame, id_column: str) -> tuple[pl.DataFrame, pl
         .when(~pl.col(id_column).is_first_distinct()).then(pl.lit(f"duplicate_{id_column}"))
     )
     frame = frame.with_columns(reason.alias("reason"))
-    rejected = frame.filter(pl.col("reason").is_not_null()).select(
-        "source_file", "line_number", "reason", pl.col("raw_line").alias("raw")
-    ).cast(dict(REFERENCE_QUARANTINE_SCHEMA))
+    rejected = as_quarantine(frame.filter(pl.col("reason").is_not_null()).with_columns(pl.col("raw_line").alias("raw")))
     return frame.filter(pl.col("reason").is_null()).drop("reason"), rejected
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from custpipe_assets.core.quarantine import WEEKLY_QUARANTINE_SCHEMA, as_quarantine
+
 TRANSACTIONS_DIR = "transactions"
 TRANSACTIONS_FILE = "transactions.json"
 
@@ -49,16 +51,7 @@ QUARANTINE_REASONS = (
     "invalid_date_of_purchase", "purchase_outside_week", "duplicate_transaction", "unknown_customer",
     "missing_product_id", "unknown_product", "missing_price", "invalid_price", "non_positive_price",
 )
-QUARANTINE_SCHEMA = pl.Schema(
-    {
-        "week_start": pl.Date,
-        "source_file": pl.String,
-        "line_number": pl.Int32,
-        "basket_position": pl.Int32,
-        "reason": pl.String,
-        "raw": pl.String,
-    }
-)
+QUARANTINE_SCHEMA = WEEKLY_QUARANTINE_SCHEMA  # position: `basket[i]` for an item, null for the whole line
 COUNTS_SCHEMA = pl.Schema(
     {
         "week_start": pl.Date,
@@ -198,11 +191,12 @@ def split_transactions(
     )
     records = records.with_columns(item_reason.alias("reason"), pl.lit(week, dtype=pl.Date).alias("week_start"))
     accepted = records.filter(pl.col("reason").is_null()).select(LINES_SCHEMA.names()).cast(dict(LINES_SCHEMA))
-    quarantined = (
-        records.filter(pl.col("reason").is_not_null())
-        .rename({"raw_line": "raw"})
-        .select(QUARANTINE_SCHEMA.names())
-        .cast(dict(QUARANTINE_SCHEMA))
+    quarantined = as_quarantine(
+        records.filter(pl.col("reason").is_not_null()).with_columns(
+            pl.format("basket[{}]", "basket_position").alias("position"),
+            pl.col("raw_line").alias("raw"),
+        ),
+        weekly=True,
     )
     return accepted, quarantined
 

@@ -12,6 +12,7 @@ from custpipe_assets.segmentation import assets
 from custpipe_assets.segmentation import profiles
 from custpipe_assets.purchases import reference
 from custpipe_assets.segmentation.features import MONEY
+from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.segmentation.store_purchases import STORE_QUARANTINE_REASONS
 
 MIN_STORE_MATCH_RATE = 0.95
@@ -27,8 +28,8 @@ PROFILES = pa.DataFrameSchema(
     },
     description="One profile per customer; ages in 16..110, genders F/M, E.164 mobiles, ISO dates.",
 )
-STORE_QUARANTINE = pa.DataFrameSchema(
-    {"reason": pa.Column(pl.String, pa.Check.isin(list(STORE_QUARANTINE_REASONS)))},
+STORE_QUARANTINE = quarantine_check_schema(
+    STORE_QUARANTINE_REASONS, weekly=True,
     description="Every rejected store purchase carries a known reason.",
 )
 ROLLUPS = pa.DataFrameSchema(

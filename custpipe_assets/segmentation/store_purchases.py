@@ -19,6 +19,8 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
+from custpipe_assets.core.quarantine import WEEKLY_QUARANTINE_SCHEMA, as_quarantine
+
 from custpipe_assets.segmentation.profiles import DEFAULT_MOBILE_REGION, normalize_mobiles
 
 RAW_COLUMNS = ("mobile", "date", "amount", "store", "page")
@@ -40,18 +42,8 @@ MATCHED_SCHEMA = pl.Schema(
         "record_number": pl.Int64,  # 1-based position in the week's fetch, to trace a row back to what was served
     }
 )
-STORE_QUARANTINE_SCHEMA = pl.Schema(
-    {
-        "week_start": pl.Date,
-        "page": pl.Int64,
-        "record_number": pl.Int64,
-        "reason": pl.String,
-        "mobile": pl.String,
-        "date": pl.String,
-        "amount": pl.Float64,
-        "store": pl.String,
-    }
-)
+API_SOURCE = "api:/purchases"  # the quarantine's source_file: nothing landed as a file
+STORE_QUARANTINE_SCHEMA = WEEKLY_QUARANTINE_SCHEMA  # position `page P record N`, raw the record as served (JSON)
 
 
 def clean_store_purchases(
@@ -115,7 +107,14 @@ def clean_store_purchases(
     records = records.with_columns(match_reason.alias("reason"), pl.lit(week_start, pl.Date).alias("week_start"))
     matched = records.filter(pl.col("reason").is_null()).select(MATCHED_SCHEMA.names()).cast(dict(MATCHED_SCHEMA))
     rejected = records.filter(pl.col("reason").is_not_null())
-    quarantine = rejected.select(STORE_QUARANTINE_SCHEMA.names()).cast(dict(STORE_QUARANTINE_SCHEMA))
+    quarantine = as_quarantine(
+        rejected.with_columns(
+            pl.lit(API_SOURCE).alias("source_file"),
+            pl.format("page {} record {}", "page", "record_number").alias("position"),
+            pl.struct("mobile", "date", "amount", "store").struct.json_encode().alias("raw"),
+        ),
+        weekly=True,
+    )
     return matched, quarantine
 
 

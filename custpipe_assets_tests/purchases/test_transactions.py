@@ -34,7 +34,11 @@ def _split(landing: Path, customers=("C1", "C2"), products=("P1", "P2")):
 
 
 def _reasons(quarantine: pl.DataFrame) -> list[tuple[int, int | None, str]]:
-    return sorted(quarantine.select("line_number", "basket_position", "reason").rows(), key=lambda r: (r[0], r[1] or -1))
+    """(line, basket position, reason); the contract's `position` is `basket[i]` for an item, null for a line."""
+    rows = quarantine.select(
+        "line_number", pl.col("position").str.extract(r"^basket\[(\d+)\]$").cast(pl.Int32), "reason"
+    ).rows()
+    return sorted(rows, key=lambda r: (r[0], r[1] or -1))
 
 
 def test_every_bad_line_is_quarantined_with_its_reason_and_good_items_are_kept(tmp_path):

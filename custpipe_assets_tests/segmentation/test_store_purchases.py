@@ -6,6 +6,7 @@ set of seen records) from the records fetched with plain `requests`, not from th
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -68,15 +69,16 @@ def test_each_record_is_matched_or_quarantined_under_its_first_broken_rule() -> 
         (5, "C1", datetime(2018, 9, 3, 14, 5), 12.5),
         (16, "C1", datetime(2018, 9, 9, 23, 59, 59), 1.0),
     ]
-    assert quarantine.select("record_number", "reason").rows() == [
+    assert quarantine.select(pl.col("position").str.extract(r"record (\d+)$").cast(pl.Int64), "reason").rows() == [
         (4, "duplicate"), (6, "invalid_date"), (7, "purchase_outside_week"), (8, "purchase_outside_week"),
         (9, "missing_amount"), (10, "invalid_amount"), (11, "non_positive_amount"), (12, "non_positive_amount"),
         (13, "invalid_mobile"), (14, "unknown_mobile"), (15, "ambiguous_mobile"),
     ]
     assert set(quarantine["reason"]) <= set(STORE_QUARANTINE_REASONS)
     # the served text travels with the rejected record
-    assert quarantine.filter(pl.col("record_number") == 6).select("mobile", "date", "amount", "store").row(0) == (
-        MOBILE_A, "yesterday", 3.0, "Leeds"
+    assert quarantine.filter(pl.col("position") == "page 1 record 6").select("source_file", "raw").row(0) == (
+        "api:/purchases", json.dumps({"mobile": MOBILE_A, "date": "yesterday", "amount": 3.0, "store": "Leeds"},
+                                     separators=(",", ":"))
     )
     assert match_rate(matched, quarantine) == 5 / 6
 
@@ -181,7 +183,7 @@ def test_weeks_fetched_from_the_bundled_service_are_fully_accounted_for(landing)
 
             verdicts = expected_outcome(served(service.url, week, week + timedelta(days=7)), week, customer_by_mobile)
             outcome = dict(matched.select("record_number", "customer_id").rows())
-            outcome |= dict(quarantine.select("record_number", "reason").rows())
+            outcome |= dict(quarantine.select(pl.col("position").str.extract(r"record (\d+)$").cast(pl.Int64), "reason").rows())
             assert [outcome[number] for number in range(1, fetched.height + 1)] == verdicts
             reasons_seen |= set(quarantine["reason"])
             served_mobiles = fetched.get_column("mobile").gather(matched.get_column("record_number") - 1)
