@@ -5,70 +5,75 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import files_readable_check, reconciliation_check, schema_check, sql_check, weekly_row_count_sql
-from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.core.checks import (
+    files_readable_check,
+    pandera_schema,
+    reconciliation_check,
+    schema_check,
+    sql_check,
+    weekly_row_count_sql,
+)
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.segmentation import assets
-from custpipe_assets.segmentation import profiles
-from custpipe_assets.purchases import reference
-from custpipe_assets.segmentation.features import MONEY
 from custpipe_assets.core.quarantine import quarantine_check_schema
+from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.purchases import reference
+from custpipe_assets.segmentation import assets, features, profiles, segments
 from custpipe_assets.segmentation.store_purchases import STORE_QUARANTINE_REASONS
 
 MIN_STORE_MATCH_RATE = 0.95
 
-PROFILES = pa.DataFrameSchema(
-    {
-        "customer_id": pa.Column(pl.String, unique=True),
-        "age": pa.Column(pl.Int64, pa.Check.in_range(*profiles.AGE_RANGE), nullable=True),
-        "gender": pa.Column(pl.String, pa.Check.isin(sorted(set(profiles.GENDER_SPELLINGS.values()))), nullable=True),
-        "gender_female": pa.Column(pl.Int8, pa.Check.isin([0, 1])),
-        "mobile_e164": pa.Column(pl.String, pa.Check.str_matches(r"^\+[1-9][0-9]{6,14}$"), nullable=True),
-        "joined_at": pa.Column(pl.Date, nullable=True),
+PROFILES = pandera_schema(
+    profiles.SILVER_PROFILES_SCHEMA,
+    checks={
+        "age": pa.Check.in_range(*profiles.AGE_RANGE),
+        "gender": pa.Check.isin(sorted(set(profiles.GENDER_SPELLINGS.values()))),
+        "gender_female": pa.Check.isin([0, 1]),
+        "mobile_e164": pa.Check.str_matches(r"^\+[1-9][0-9]{6,14}$"),
+        "merged_records": pa.Check.ge(1),
     },
+    nullable=("name", "age", "income", "gender", "mobile_e164", "joined_at"),
+    unique=["customer_id"],
+    strict=True,
     description="One profile per customer; ages in 16..110, genders F/M, E.164 mobiles, ISO dates.",
 )
 STORE_QUARANTINE = quarantine_check_schema(
     STORE_QUARANTINE_REASONS, weekly=True,
     description="Every rejected store purchase carries a known reason.",
 )
-ROLLUPS = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "customer_id": pa.Column(pl.String),
-        "online_purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "store_purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
-    },
+ROLLUPS = pandera_schema(
+    features.ROLLUP_SCHEMA,
+    checks={name: pa.Check.ge(0) for name in ("online_purchases", "online_spend", "store_purchases", "store_spend")},
     unique=["week_start", "customer_id"],
+    strict=True,
     description="One row per customer and week (features count active weeks as rows).",
 )
-FEATURES = pa.DataFrameSchema(
-    {
-        "customer_id": pa.Column(pl.String, unique=True),
-        "purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "total_spend": pa.Column(MONEY, pa.Check.ge(0)),
-        "avg_transaction_value": pa.Column(pl.Float64, pa.Check.ge(0)),
-        "purchase_frequency": pa.Column(pl.Float64, pa.Check.ge(0)),
-        "recency_days": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "clv": pa.Column(pl.Float64, pa.Check.ge(0)),
-        "age_scaled": pa.Column(pl.Float64),
-        "income_scaled": pa.Column(pl.Float64),
-        "gender_female": pa.Column(pl.Int8, pa.Check.isin([0, 1])),
+FEATURES = pandera_schema(
+    features.FEATURES_SCHEMA,
+    checks={
+        **{name: pa.Check.ge(0) for name in ("purchases", "active_weeks", "total_spend", "avg_transaction_value",
+                                             "purchase_frequency", "recency_days", "clv")},
+        "gender_female": pa.Check.isin([0, 1]),
     },
+    nullable=("age", "income", "loyalty_score", "first_purchase_date", "last_purchase_date"),
+    unique=["customer_id"],
+    strict=True,
     description="One row per customer; customers with no purchases have zeros, not nulls.",
 )
-SEGMENTS = pa.DataFrameSchema(
-    {"customer_id": pa.Column(pl.String, unique=True), "segment_id": pa.Column(pl.Int32), "segment_name": pa.Column(pl.String)},
+SEGMENTS = pandera_schema(
+    segments.SEGMENTS_SCHEMA,
+    unique=["customer_id"],
+    strict=True,
     description="Primary key customer_id: each customer in exactly one segment.",
 )
-METRICS = pa.DataFrameSchema(
-    {
-        "segment_id": pa.Column(pl.Int32, unique=True),
-        "segment_name": pa.Column(pl.String, unique=True),
-        "customers": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "customer_share": pa.Column(pl.Float64, pa.Check.in_range(0, 1)),
-        "spend_share": pa.Column(pl.Float64, pa.Check.in_range(0, 1)),
+METRICS = pandera_schema(
+    segments.SEGMENT_METRICS_SCHEMA,
+    checks={
+        "customers": pa.Check.ge(0),
+        "customer_share": pa.Check.in_range(0, 1),
+        "spend_share": pa.Check.in_range(0, 1),
     },
+    unique=["segment_id"],
+    strict=True,
     description="Primary key segment_id; shares between 0 and 1.",
 )
 
