@@ -116,6 +116,12 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
     )
     def bronze_conversion_batches(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
         root, weeks = landing.root(), weeks_of(context)
+        # what the arrival sensor compares with: each week's batch files as this run found them (imported here:
+        # the automation module imports this one for the asset keys)
+        from custpipe_assets.conversions.automation import LANDED_FILES
+        from custpipe_assets.core.landed_versions import record_landed_fingerprints
+
+        record_landed_fingerprints(context, LANDED_FILES, root, weeks, asset_key=BRONZE_CONVERSIONS)
         for name, read in BATCH_READERS.items():
             rows = read(root).rows
             in_range = rows.filter(pl.col("week_start").is_in(weeks))

@@ -47,7 +47,8 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "conversion_arrivals", job, partitions_def,
-        landed=LANDED_FILES, neighbour_weeks=1,
-        description="Runs the weeks a new or changed conversions or broker-data batch file touches, and their neighbours.",
+        landed=LANDED_FILES, recorded_on=assets.BRONZE_CONVERSIONS, neighbour_weeks=1,
+        description="Runs the weeks whose conversions or broker-data batch files differ from what bronze/conversions "
+                    "last read for that week, and their neighbours.",
     )
     return [job], [monday_range_schedule(job, partitions_def, weeks=2)], [sensor]

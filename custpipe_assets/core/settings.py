@@ -18,6 +18,13 @@ FIRST_WEEK_ENV = "CUSTPIPE_FIRST_WEEK"
 PURCHASES_API_URL_ENV = "CUSTPIPE_PURCHASES_API_URL"
 CTR_SNAPSHOT_ENV = "CUSTPIPE_CTR_SNAPSHOT"
 REPORTS_DIR_ENV = "CUSTPIPE_REPORTS_DIR"
+ALERT_WEBHOOK_URL_ENV = "CUSTPIPE_ALERT_WEBHOOK_URL"
+SMTP_HOST_ENV = "CUSTPIPE_SMTP_HOST"
+SMTP_PORT_ENV = "CUSTPIPE_SMTP_PORT"
+SMTP_FROM_ENV = "CUSTPIPE_SMTP_FROM"
+SMTP_TO_ENV = "CUSTPIPE_SMTP_TO"
+SMTP_USER_ENV = "CUSTPIPE_SMTP_USER"
+SMTP_PASSWORD_ENV = "CUSTPIPE_SMTP_PASSWORD"
 
 DEFAULT_LANDING_DIR = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -31,6 +38,54 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where a failed run is announced (`core/alerts.py`): a webhook (JSON POST), email over SMTP, both, or
+    neither (then only the alert record under the reports folder and a log line)."""
+
+    webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "custpipe@localhost"
+    smtp_to: tuple[str, ...] = ()
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AlertSettings:
+        host = environ.get(SMTP_HOST_ENV) or None
+        recipients = tuple(address.strip() for address in (environ.get(SMTP_TO_ENV) or "").split(",") if address.strip())
+        if host and not recipients:
+            raise SettingsError(f"{SMTP_HOST_ENV}={host!r} is set but {SMTP_TO_ENV} names no recipient (comma-separated addresses)")
+        port_text = environ.get(SMTP_PORT_ENV) or "25"
+        try:
+            port = int(port_text)
+        except ValueError as error:
+            raise SettingsError(f"{SMTP_PORT_ENV}={port_text!r} is not a port number") from error
+        return cls(
+            webhook_url=environ.get(ALERT_WEBHOOK_URL_ENV) or None,
+            smtp_host=host,
+            smtp_port=port,
+            smtp_from=environ.get(SMTP_FROM_ENV) or cls.smtp_from,
+            smtp_to=recipients,
+            smtp_user=environ.get(SMTP_USER_ENV) or None,
+            smtp_password=environ.get(SMTP_PASSWORD_ENV) or None,
+        )
+
+    def environment(self) -> dict[str, str]:
+        """These settings as CUSTPIPE_* variables (only the ones set)."""
+        values = {
+            ALERT_WEBHOOK_URL_ENV: self.webhook_url,
+            SMTP_HOST_ENV: self.smtp_host,
+            SMTP_PORT_ENV: str(self.smtp_port) if self.smtp_host else None,
+            SMTP_FROM_ENV: self.smtp_from if self.smtp_host else None,
+            SMTP_TO_ENV: ",".join(self.smtp_to) or None,
+            SMTP_USER_ENV: self.smtp_user,
+            SMTP_PASSWORD_ENV: self.smtp_password,
+        }
+        return {name: value for name, value in values.items() if value}
+
+
+@dataclass(frozen=True)
 class Settings:
     landing_dir: Path
     warehouse: Path
@@ -38,6 +93,7 @@ class Settings:
     purchases_api_url: str | None = None
     ctr_snapshot: Path = Path(DEFAULT_CTR_SNAPSHOT).absolute()
     reports_dir: Path = Path(DEFAULT_REPORTS_DIR).absolute()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -49,6 +105,7 @@ class Settings:
             purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
             ctr_snapshot=Path(environ.get(CTR_SNAPSHOT_ENV) or DEFAULT_CTR_SNAPSHOT).absolute(),
             reports_dir=Path(environ.get(REPORTS_DIR_ENV) or DEFAULT_REPORTS_DIR).absolute(),
+            alerts=AlertSettings.from_env(environ),
         )
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -63,6 +120,7 @@ class Settings:
             CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
             REPORTS_DIR_ENV: str(self.reports_dir),
             **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
+            **self.alerts.environment(),
         })
         return environment
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -90,7 +92,11 @@ def silver_purchases(orders: pl.DataFrame, items: pl.DataFrame) -> Iterator[dg.O
     })
 
 
-def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Path) -> list[dg.AssetsDefinition]:
+def build_view_assets(
+    partitions_def: dg.PartitionsDefinition, serving_path: Path, landed: LandedFiles
+) -> list[dg.AssetsDefinition]:
+    """The weekly view assets, the CTR table and its snapshot; bronze records, on each week it materializes, the
+    fingerprint of that week's `landed` view files (what the arrival sensor compares with)."""
     weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
     @dg.multi_asset(
@@ -104,6 +110,7 @@ def build_view_assets(partitions_def: dg.PartitionsDefinition, serving_path: Pat
     )
     def bronze_product_views(context: dg.AssetExecutionContext, landing: LandingResource) -> Iterator[dg.Output]:
         root, weeks = landing.root(), weeks_of(context)
+        record_landed_fingerprints(context, landed, root, weeks, asset_key=BRONZE_VIEW_EVENTS)
         rejects = SetAsidePerWeek(weeks)
         files_by_week = transforms.view_files_by_week(views_dir(root), weeks, root)
 

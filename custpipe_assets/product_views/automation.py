@@ -37,8 +37,8 @@ def build_automation(partitions_def):
     )
     sensor = arrival_sensor(
         "product_view_arrivals", job, partitions_def,
-        landed=LANDED_FILES,
-        description="Runs exactly the weeks whose product-view files are new or changed (once per file set), "
-                    "by the weeks of the events inside them.",
+        landed=LANDED_FILES, recorded_on=assets.BRONZE_VIEW_EVENTS,
+        description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
+                    "last read for that week (once per file set), by the weeks of the events inside them.",
     )
     return [job], [monday_schedule(job)], [sensor]

@@ -11,7 +11,9 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -78,8 +80,10 @@ def silver_reference(bronze_customers: pl.DataFrame, bronze_products: pl.DataFra
     })
 
 
-def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """The weekly transaction assets for one partitions definition (it depends on CUSTPIPE_FIRST_WEEK)."""
+def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: LandedFiles) -> list[dg.AssetsDefinition]:
+    """The weekly transaction assets for one partitions definition (it depends on CUSTPIPE_FIRST_WEEK); bronze
+    records, on each week it materializes, the fingerprint of that week's `landed` day files (what the arrival
+    sensor compares with)."""
 
     @dg.asset(
         key=BRONZE_TRANSACTIONS,
@@ -92,6 +96,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition) -> list[dg
     )
     def bronze_transactions(context: dg.AssetExecutionContext, landing: LandingResource) -> dg.Output[WeeklyBatches]:
         root, weeks = landing.root(), weeks_of(context)
+        record_landed_fingerprints(context, landed, root, weeks)
 
         def read_week(week: date) -> pl.DataFrame:
             missing = transactions.missing_transaction_days(root, [week])

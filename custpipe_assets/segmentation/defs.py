@@ -1,8 +1,9 @@
 """The segmentation domain's Definitions: profiles, store purchases from the API, rollups, features, segments,
-metrics, and their automation. The purchase-history API resource is bound in `custpipe_assets.definitions`."""
+metrics, their automation and freshness checks. The purchase-history API resource is bound in `custpipe_assets.definitions`."""
 
 import dagster as dg
 
+from custpipe_assets.core.automation import domain_freshness
 from custpipe_assets.core.conventions import domain_definitions
 from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.settings import Settings
@@ -14,9 +15,13 @@ DOMAIN = "segmentation"
 def build_defs(settings: Settings) -> dg.Definitions:
     partitions_def = weekly_partitions(settings.first_week)
     jobs, schedules, sensors = automation.build_automation(partitions_def)
+    domain_assets = automation.with_automation_conditions(
+        [*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)]
+    )
+    freshness_checks, freshness_sensors = domain_freshness(DOMAIN, domain_assets)
     return domain_definitions(
         DOMAIN, partitions_def,
-        assets=[*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)],
-        checks=checks.build_checks(partitions_def),
-        jobs=jobs, schedules=schedules, sensors=sensors,
+        assets=domain_assets,
+        checks=[*checks.build_checks(partitions_def), *freshness_checks],
+        jobs=jobs, schedules=schedules, sensors=[*sensors, *freshness_sensors],
     )
