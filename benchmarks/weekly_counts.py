@@ -4,12 +4,16 @@
   dagster   the same as a real Dagster run over the whole partition range into a fresh warehouse (writes included);
   duckdb    one DuckDB SQL query computing the same table straight from the JSON files (the reference);
   pandas    the straightforward script: json.loads per line, explode baskets, groupby.
+  end_to_end  what a user waits for: `custpipe run` (what `make run` runs) as its own process, over a landing folder
+            holding only the weekly-count files, into a fresh warehouse and Dagster home: start-up, every step
+            and check, the summary and the report; with the time of each step read back from the instance.
 
 Each runs in its own process so its peak memory (max RSS) is its own. Prints wall time, peak memory, ratios
 against DuckDB, and whether the tables agree. Usage (see the README):
 
   .venv/bin/python benchmarks/weekly_counts.py --scale medium            # 3M transactions
   .venv/bin/python benchmarks/weekly_counts.py --scale large --only dagster,duckdb
+  .venv/bin/python benchmarks/weekly_counts.py --scale medium --end-to-end   # duckdb, pipeline, end_to_end
 """
 
 import argparse
@@ -22,7 +26,8 @@ from pathlib import Path
 
 from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
-WAYS = ("pipeline", "dagster", "duckdb", "pandas")
+WAYS = ("pipeline", "dagster", "duckdb", "pandas", "end_to_end")
+COUNT_FILES = ("customers.csv", "products.csv", "transactions")  # the weekly-count sources, without the others
 REFERENCE_SQL = """
 with customers as (
     select customer_id, any_value(try_cast(loyalty_score as double) order by customer_id) as loyalty_score
@@ -104,6 +109,62 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     return {"rows": int(counted["rows"][0]), "purchases": int(counted["purchases"][0] or 0)}
 
 
+def run_end_to_end(landing: Path, workdir: Path) -> dict:
+    """`custpipe run` in a process of its own, as `make run` starts it; peak memory is that process's."""
+    import os
+    import resource
+    import shutil
+
+    run_dir = workdir / "end_to_end"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    (run_dir / "landing").mkdir(parents=True)
+    for name in COUNT_FILES:
+        (run_dir / "landing" / name).symlink_to(landing / name)
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("CUSTPIPE_")},
+        "DAGSTER_HOME": str(run_dir / "dagster_home"),
+        "CUSTPIPE_LANDING_DIR": str(run_dir / "landing"),
+        "CUSTPIPE_WAREHOUSE": str(run_dir / "warehouse.duckdb"),
+        "CUSTPIPE_REPORTS_DIR": str(run_dir / "reports"),
+        "CUSTPIPE_FIRST_WEEK": _weeks(landing)[0].isoformat(),
+    }
+    custpipe = Path(sys.executable).with_name("custpipe")
+    completed = subprocess.run([str(custpipe), "run"], env=environment, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"custpipe run exited {completed.returncode}:\n{completed.stdout[-3000:]}")
+    steps = _step_seconds(run_dir / "dagster_home")
+    (workdir / "end_to_end_steps.json").write_text(json.dumps(steps))
+    from custpipe_assets.core.warehouse import Warehouse
+
+    counted = Warehouse(run_dir / "warehouse.duckdb").query(
+        "select count(*) as rows, sum(purchase_count) as purchases from gold.customer_product_purchases"
+    )
+    return {"rows": int(counted["rows"][0]), "purchases": int(counted["purchases"][0] or 0),
+            "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def _step_seconds(dagster_home: Path) -> dict[str, float]:
+    """Seconds of every step of every run recorded in the instance, from its step start and end events."""
+    import os
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    seconds: dict[str, float] = {}
+    with dg.DagsterInstance.get() as instance:
+        for run in instance.get_runs():
+            started: dict[str, float] = {}
+            for record in instance.all_logs(run.run_id):
+                event = record.dagster_event
+                if event is None or event.step_key is None:
+                    continue
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    started[event.step_key] = record.timestamp
+                elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+                    seconds[event.step_key] = record.timestamp - started.get(event.step_key, record.timestamp)
+    return seconds
+
+
 def run_duckdb(landing: Path, workdir: Path) -> dict:
     import duckdb
 
@@ -163,8 +224,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path(".bench"))
     parser.add_argument("--only", default=",".join(WAYS), help=f"comma-separated subset of {','.join(WAYS)}")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="time `custpipe run` (as `make run`) against the query: --only duckdb,pipeline,end_to_end")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.end_to_end:
+        args.only = "duckdb,pipeline,end_to_end"
     landing = (args.workdir / f"{args.scale}-seed{args.seed}" / "landing").absolute()
     if args.child:
         _child(args.child, landing, landing.parent)
@@ -191,6 +256,8 @@ def main() -> None:
             print(f"{way}: failed\n{completed.stderr[-2000:]}")
             continue
         results[way] = json.loads(completed.stdout.strip().splitlines()[-1])
+        if "child_peak_mb" in results[way]:  # the run's own process, not the benchmark's
+            results[way]["peak_mb"] = results[way]["child_peak_mb"]
         print(f"  {way:<9} {results[way]['seconds']:8.2f} s  {results[way]['peak_mb']:9,.0f} MB", flush=True)
 
     reference = results.get("duckdb")
@@ -205,6 +272,16 @@ def main() -> None:
         print(f"\npipeline is {results['pandas']['seconds'] / results['pipeline']['seconds']:.1f}x faster than pandas")
     if reference and "pipeline" in results:
         print(f"pipeline compute / duckdb query: {results['pipeline']['seconds'] / reference['seconds']:.2f} (target <= 1.5)")
+    if reference and "end_to_end" in results:
+        ratio = results["end_to_end"]["seconds"] / reference["seconds"]
+        pipeline = f"{results['pipeline']['seconds'] / reference['seconds']:.2f}" if "pipeline" in results else "-"
+        print(f"\nend to end (custpipe run) / duckdb query: {ratio:.2f} (target <= 4), pipeline only: {pipeline}")
+        steps = json.loads((args.workdir / f"{args.scale}-seed{args.seed}" / "end_to_end_steps.json").read_text())
+        accounted = sum(steps.values())
+        print(f"where the time goes ({accounted:.1f} s in steps, {results['end_to_end']['seconds'] - accounted:.1f} s "
+              "start-up, step launches, summary and report):")
+        for step, seconds in sorted(steps.items(), key=lambda item: -item[1])[:15]:
+            print(f"  {seconds:8.2f} s  {step}")
     if "dagster" in results:
         print(f"dagster run peak memory: {results['dagster']['peak_mb'] / 1024:.2f} GB (target at --scale large: < 8 GB)")
 

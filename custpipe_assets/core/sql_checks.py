@@ -1,0 +1,147 @@
+"""A Pandera schema checked where the table lives: one SQL pass over the warehouse table per check run, instead of
+loading every week into Polars. No Dagster here: a schema and a connection in, a `SchemaValidation` out.
+
+The schema stays the one source (`core.checks.pandera_schema` derives it from the transform's `pl.Schema`); this
+module translates what it says into DuckDB SQL: each column present with its dtype, no nulls where not nullable,
+the built-in checks Pandera names (`ge`, `gt`, `le`, `lt`, `in_range`, `isin`, `notin`, `eq`, `str_matches`,
+`str_startswith`, `str_contains`), unique columns and unique column sets (within a week for a weekly table, as the
+per-week validation did), `strict` and `ordered`. As in Pandera, a check ignores nulls; nulls are the nullable
+flag's business. A schema with a check it cannot translate (a custom function) returns None, and the caller falls
+back to Pandera on Polars frames.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from custpipe_assets.core.warehouse import PARTITION_COLUMN
+
+SAMPLE_ROWS = 10
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return repr(value)
+
+
+def _check_sql(check: pa.Check, column: str) -> str | None:
+    """A predicate that holds for a passing value of `column` (quoted), or None when the check is not a built-in."""
+    stats = check.statistics or {}
+    if check.name == "greater_than_or_equal_to":
+        return f"{column} >= {_literal(stats['min_value'])}"
+    if check.name == "greater_than":
+        return f"{column} > {_literal(stats['min_value'])}"
+    if check.name == "less_than_or_equal_to":
+        return f"{column} <= {_literal(stats['max_value'])}"
+    if check.name == "less_than":
+        return f"{column} < {_literal(stats['max_value'])}"
+    if check.name == "equal_to":
+        return f"{column} = {_literal(stats['value'])}"
+    if check.name == "in_range":
+        low = ">=" if stats.get("include_min", True) else ">"
+        high = "<=" if stats.get("include_max", True) else "<"
+        return f"{column} {low} {_literal(stats['min_value'])} and {column} {high} {_literal(stats['max_value'])}"
+    if check.name in ("isin", "notin"):
+        values = stats["allowed_values" if check.name == "isin" else "forbidden_values"]
+        listed = ", ".join(_literal(value) for value in values) or "NULL"
+        return f"{column} {'in' if check.name == 'isin' else 'not in'} ({listed})"
+    if check.name == "str_matches":
+        return f"regexp_matches({column}, {_literal('^(?:' + stats['pattern'] + ')')})"
+    if check.name == "str_contains":
+        return f"regexp_matches({column}, {_literal(stats['pattern'])})"
+    if check.name == "str_startswith":
+        return f"starts_with({column}, {_literal(stats['string'])})"
+    return None
+
+
+def _same_dtype(expected: pl.DataType, actual: pl.DataType) -> bool:
+    """Dtype equality, reading a zoned timestamp's `Etc/UTC` (DuckDB's name) as `UTC`."""
+    if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+        zone = {"Etc/UTC": "UTC"}
+        return zone.get(expected.time_zone, expected.time_zone) == zone.get(actual.time_zone, actual.time_zone)
+    return expected == actual
+
+
+def validate_in_sql(
+    connection: duckdb.DuckDBPyConnection, table: str, schema: pa.DataFrameSchema, weeks: list[date] | None
+) -> pl.DataFrame | None:
+    """Failure cases of `schema` on `table` (only `weeks` when given), one row per failing check with its count
+    (`column, check, failures, failure_case, where`), or None when the schema has a check SQL cannot express.
+
+    `where` is a predicate selecting the failing rows, for the caller's sample.
+    """
+    predicates: list[tuple[str, str, str]] = []  # (column, check name, SQL that holds for a failing row)
+    for name, column in schema.columns.items():
+        quoted = f'"{name}"'
+        if not column.nullable:
+            predicates.append((name, "not_nullable", f"{quoted} is null"))
+        for check in column.checks:
+            passing = _check_sql(check, quoted)
+            if passing is None:
+                return None
+            predicates.append((name, check.error or check.name, f"{quoted} is not null and not ({passing})"))
+
+    actual = connection.execute(f"select * from {table} limit 0").pl().schema
+    cases: list[dict] = []
+    for name, column in schema.columns.items():
+        if name not in actual:
+            cases.append({"column": name, "check": "column_in_dataframe", "failures": 1, "failure_case": name})
+        elif column.dtype is not None and not _same_dtype(column.dtype.type, actual[name]):
+            cases.append({"column": name, "check": f"dtype('{column.dtype}')", "failures": 1,
+                          "failure_case": str(actual[name])})
+    if schema.strict:
+        for name in actual.names():
+            if name not in schema.columns:
+                cases.append({"column": name, "check": "column_in_schema", "failures": 1, "failure_case": name})
+    if schema.ordered and [n for n in actual.names() if n in schema.columns] != list(schema.columns):
+        cases.append({"column": None, "check": "column_ordered", "failures": 1, "failure_case": ", ".join(actual.names())})
+    if cases:  # a missing or mistyped column: the value checks cannot be trusted (or even run)
+        return pl.DataFrame(cases).with_columns(where=pl.lit(None, pl.String))
+
+    scope = f"where {PARTITION_COLUMN} = any($weeks)" if weeks is not None else ""
+    parameters = {"weeks": weeks} if weeks is not None else {}
+    counted = ", ".join(f"count(*) filter (where {sql}) as c{i}" for i, (_, _, sql) in enumerate(predicates))
+    row = connection.execute(f"select count(*) {', ' + counted if counted else ''} from {table} {scope}", parameters).fetchone()
+    rows_checked = row[0]
+    for (name, check, sql), failures in zip(predicates, row[1:], strict=True):
+        if failures:
+            cases.append({"column": name, "check": check, "failures": failures, "failure_case": None, "where": sql})
+
+    week_key = [PARTITION_COLUMN] if weeks is not None and PARTITION_COLUMN in actual else []
+    unique_sets = [[name] for name, column in schema.columns.items() if column.unique]
+    if schema.unique:
+        unique_sets.append(list(schema.unique))
+    for columns in unique_sets:
+        key = "row(" + ", ".join(f'"{name}"' for name in dict.fromkeys(week_key + columns)) + ")"
+        duplicated = connection.execute(
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {table} {scope} group by {key} having n > 1)",
+            parameters,
+        ).fetchone()[0]
+        if duplicated:
+            cases.append({
+                "column": ", ".join(columns), "check": "unique", "failures": int(duplicated), "failure_case": None,
+                "where": f"{key} in (select {key} from {table} {scope} group by {key} having count(*) > 1)",
+            })
+    frame = pl.DataFrame(
+        cases, schema={"column": pl.String, "check": pl.String, "failures": pl.Int64, "failure_case": pl.String,
+                       "where": pl.String},
+    )
+    return frame.with_columns(rows_checked=pl.lit(rows_checked, pl.Int64))
+
+
+def failing_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, where: str, weeks: list[date] | None
+) -> pl.DataFrame:
+    """A few rows failing one check (its `where`), for the report."""
+    scope = f" and {PARTITION_COLUMN} = any($weeks)" if weeks is not None else ""
+    parameters = {"weeks": weeks} if weeks is not None else {}
+    return connection.execute(f"select * from {table} where ({where}){scope} limit {SAMPLE_ROWS}", parameters).pl()
