@@ -138,6 +138,17 @@ def validate_in_sql(
     return frame.with_columns(rows_checked=pl.lit(rows_checked, pl.Int64))
 
 
+def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether `schema.table` was ever written (a check validates it in place only then)."""
+    schema, name = table.split(".")
+    found = connection.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = ? and table_name = ? and table_catalog = current_database()",
+        [schema, name],
+    ).fetchone()[0]
+    return bool(found)
+
+
 def failing_rows(
     connection: duckdb.DuckDBPyConnection, table: str, where: str, weeks: list[date] | None
 ) -> pl.DataFrame:
