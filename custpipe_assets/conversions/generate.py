@@ -5,10 +5,13 @@ broker registrations, page-category mapping) with the dirt real exports carry, a
 planted conversion -> registration pairs that the matcher is scored against. Reading the files back belongs in
 `transforms.py`.
 
-The story the data tells: a conversion on the affiliate site is followed, a few minutes later, by a registration
-at the broker in the same country (residency when the broker knows it, else the IP country). About 70% of
-conversions register; the broker also has registrations that no conversion explains (noise); and some
-conversions are planted next to a conversion from another country so that only the country tells them apart.
+The story the data tells: a conversion on the affiliate site is followed by a registration at the broker in the
+same country (residency when the broker knows it, else the IP country). About 70% of conversions register; the
+broker also has registrations that no conversion explains (noise); and some conversions are planted next to a
+conversion from another country so that only the country tells them apart. How long after its conversion a
+registration comes is the delay regime (`DELAY_REGIMES`): `minutes` (the default: median 5 minutes, 1 to 50),
+`seconds` (redirect-and-register, 0 to 5 seconds) or `mixed` (half of each), so that the matcher, which must
+learn the delay from the data, is tried on more than one shape. Density is `conversions_per_week`.
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ TRAP_SHARE = 0.05  # of conversions: planted next to another country's conversio
 NOISE_SHARE = 0.10  # broker registrations without a conversion, relative to planted registrations
 DUPLICATE_ID_SHARE = 0.02
 DUPLICATE_BROKER_ROW_SHARE = 0.02
+DELAY_REGIMES = ("minutes", "seconds", "mixed")
+MIXED_SECONDS_SHARE = 0.5  # of registering conversions in the mixed regime: redirect-and-register
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ def generate_conversions_landing(
     first_week: date = date(2018, 9, 3),
     weeks: int = 8,
     conversions_per_week: int = 400,
+    delay_regime: str = "minutes",
     overwrite: bool = False,
 ) -> LandingSummary:
     """Write `brokerchooser/` (conversions, broker_data, mapping, _truth) under landing_dir; byte-identical per seed."""
@@ -170,6 +176,8 @@ def generate_conversions_landing(
         raise ValueError(f"first_week must be a Monday, got {first_week} ({first_week:%A})")
     if weeks < 1 or conversions_per_week < 20:
         raise ValueError("need at least 1 week and 20 conversions per week")
+    if delay_regime not in DELAY_REGIMES:
+        raise ValueError(f"delay_regime must be one of {', '.join(DELAY_REGIMES)}, got {delay_regime!r}")
     root = Path(landing_dir) / SOURCE_DIR
     if root.exists() and any(root.iterdir()):
         if not overwrite:
@@ -178,7 +186,7 @@ def generate_conversions_landing(
     rng = random.Random(seed)
     start = datetime(first_week.year, first_week.month, first_week.day, tzinfo=UTC)
 
-    conversions = _plan_conversions(rng, start, weeks, conversions_per_week)
+    conversions = _plan_conversions(rng, start, weeks, conversions_per_week, delay_regime)
     registrations = _plan_registrations(rng, conversions)
     noise = _plan_noise(rng, start, weeks, sum(r.conversion is not None for r in registrations))
     registrations = sorted(registrations + noise, key=lambda r: (r.timestamp, r.row()))
@@ -240,13 +248,31 @@ def _draw_time_in_week(rng: random.Random, week_start: datetime) -> datetime:
     return week_start + timedelta(days=rng.randrange(7), hours=hour, seconds=rng.randrange(3600))
 
 
-def _draw_delay(rng: random.Random) -> timedelta:
-    """Registration delay: median 5 minutes, 95% within 16, never under 1 or over 50."""
+def _draw_delay(rng: random.Random, regime: str = "minutes") -> timedelta:
+    """Registration delay. minutes: median 5 minutes, 95% within 16, never under 1 or over 50; seconds: 0 to 5
+    seconds (the visitor is redirected and registers at once); mixed: either, half and half."""
+    if regime == "seconds" or (regime == "mixed" and rng.random() < MIXED_SECONDS_SHARE):
+        return timedelta(seconds=rng.randint(0, 5))
     seconds = rng.lognormvariate(math.log(300), 0.7)
     return timedelta(seconds=int(min(max(seconds, 60), 3000)))
 
 
-def _plan_conversions(rng: random.Random, start: datetime, weeks: int, per_week: int) -> list[_Conversion]:
+def _boundary_conversion(rng: random.Random, week_end: datetime, regime: str) -> _Conversion:
+    """A conversion just before the week ends whose registration lands in the next week, its delay in the regime."""
+    if regime == "minutes":  # the draws of the default sample, kept so that it stays byte-identical
+        boundary = _draw_conversion(rng, week_end - timedelta(seconds=rng.randint(120, 600)))
+        boundary.planned_delay = week_end - boundary.created_at + timedelta(seconds=rng.randint(60, 900))
+    else:
+        delay = max(_draw_delay(rng, regime), timedelta(seconds=1))
+        boundary = _draw_conversion(rng, week_end - timedelta(seconds=rng.randint(1, int(delay.total_seconds()))))
+        boundary.planned_delay = delay
+    boundary.registers = True
+    return boundary
+
+
+def _plan_conversions(
+    rng: random.Random, start: datetime, weeks: int, per_week: int, regime: str = "minutes"
+) -> list[_Conversion]:
     """Per week: ordinary conversions, one just before the week ends, and cross-country traps."""
     conversions: list[_Conversion] = []
     for week in range(weeks):
@@ -254,13 +280,12 @@ def _plan_conversions(rng: random.Random, start: datetime, weeks: int, per_week:
         week_end = week_start + timedelta(weeks=1)
         traps = round(TRAP_SHARE * per_week)
         ordinary = [_draw_conversion(rng, _draw_time_in_week(rng, week_start)) for _ in range(per_week - traps - 1)]
-        boundary = _draw_conversion(rng, week_end - timedelta(seconds=rng.randint(120, 600)))
-        boundary.registers = True
-        boundary.planned_delay = week_end - boundary.created_at + timedelta(seconds=rng.randint(60, 900))
+        boundary = _boundary_conversion(rng, week_end, regime)
         for conversion in ordinary:
             if conversion.registers:
-                conversion.planned_delay = _draw_delay(rng)
-        # a trap lands just before its host's registration, which must stay inside the week
+                conversion.planned_delay = _draw_delay(rng, regime)
+        # a trap lands just before its host's registration, which must stay inside the week; hosts registering
+        # within seconds leave no room for one, so the seconds regime has none and the mixed regime fewer
         hosts = [
             c
             for c in ordinary
@@ -277,7 +302,12 @@ def _plan_conversions(rng: random.Random, start: datetime, weeks: int, per_week:
             trap.registers = True
             trap.planned_delay = timedelta(seconds=lead + rng.randint(5, 90))
             week_traps.append(trap)
-        conversions.extend(ordinary + [boundary] + week_traps)
+        for _ in range(traps - len(week_traps)):  # traps without a host: ordinary conversions, so density holds
+            extra = _draw_conversion(rng, _draw_time_in_week(rng, week_start))
+            if extra.registers:
+                extra.planned_delay = _draw_delay(rng, regime)
+            ordinary.append(extra)
+        conversions.extend([*ordinary, boundary, *week_traps])
     conversions.sort(key=lambda c: c.created_at)
     next_id = 100_000
     for conversion in conversions:
