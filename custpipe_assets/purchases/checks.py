@@ -24,9 +24,9 @@ from custpipe_assets.purchases import transactions
 BRONZE_TRANSACTIONS = pandera_schema(
     transactions.BRONZE_SCHEMA,
     checks={"source_file": pa.Check.str_startswith("transactions/d="), "line_number": pa.Check.ge(1)},
-    nullable=tuple(set(transactions.BRONZE_SCHEMA.names()) - {"week_start", "day", "source_file", "line_number", "raw_line"}),
+    nullable=("raw_line", "parse_error", "customer_id", "date_of_purchase", "basket"),
     unique=["source_file", "line_number"],
-    description="Every landed line kept once with its file and line number.",
+    description="Every landed line kept once with its file and line number (its text when it did not parse).",
 )
 TRANSACTION_LINES = pandera_schema(
     transactions.LINES_SCHEMA,

@@ -92,6 +92,8 @@ def read_transactions_week(landing_dir: Path, week: date) -> pl.DataFrame:
     Lines are read by Polars (keeping order, so line numbers are exact; `\\r\\n` endings are handled) and the
     whole week is parsed in one call to DuckDB's JSON functions, several times faster than Polars' on nested JSON.
     A line that is blank, not JSON or not an object keeps its raw text and a `parse_error`; nothing is dropped.
+    A line that parsed keeps its file and line but not its text (`raw_line` null): storing every line's text cost
+    over half of bronze's size (measured at 3M lines: 497 of 863 blocks) for what file and line already locate.
     """
     days = []
     for day in week_days(week):
@@ -122,7 +124,7 @@ def read_transactions_week(landing_dir: Path, week: date) -> pl.DataFrame:
         "day",
         "source_file",
         "line_number",
-        "raw_line",
+        pl.when(pl.col("parse_error").is_not_null()).then(pl.col("raw_line")).alias("raw_line"),
         "parse_error",
         pl.col("parsed").struct.field("customer_id"),
         pl.col("parsed").struct.field("date_of_purchase"),
@@ -194,7 +196,9 @@ def split_transactions(
     quarantined = as_quarantine(
         records.filter(pl.col("reason").is_not_null()).with_columns(
             pl.format("basket[{}]", "basket_position").alias("position"),
-            pl.col("raw_line").alias("raw"),
+            # the landed text of a line that did not parse, else the record as parsed (file and line locate it)
+            pl.coalesce("raw_line", pl.struct("customer_id", "basket", "date_of_purchase").struct.json_encode())
+            .alias("raw"),
         ),
         weekly=True,
     )

@@ -79,11 +79,11 @@ def test_duplicate_transactions_are_counted_once_even_across_days(tmp_path):
 
 
 def test_windows_line_endings_and_a_byte_order_mark_are_read_like_plain_files(tmp_path):
-    _write_day(tmp_path, "2018-09-03", b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n").encode())
+    _write_day(tmp_path, "2018-09-03", b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n{oops\r\n").encode())
     bronze, lines, quarantine = _split(tmp_path)
-    assert quarantine.is_empty() and lines.height == 2
-    assert bronze["line_number"].to_list() == [1, 2]
-    assert not any(raw.startswith("\ufeff") or raw.endswith("\r") for raw in bronze["raw_line"])
+    assert lines.height == 2 and quarantine.select("line_number", "reason", "raw").rows() == [(3, "malformed_json", "{oops")]
+    assert bronze["line_number"].to_list() == [1, 2, 3]
+    assert bronze["raw_line"].to_list() == [None, None, "{oops"], "the text is kept for the line that did not parse"
 
 
 def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
