@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -11,13 +12,45 @@ from custpipe_assets.core.conventions import DOMAINS
 from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
+class ProgressBar:
+    """`bar(done, total)`: on a terminal, one line redrawn in place (bar, percent, elapsed, time left); into a file
+    or a pipe, a line at every tenth, so a log shows progress without a screenful of redraws."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream=None):
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = self.stream.isatty()
+        self.started = time.monotonic()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        step = percent if self.interactive else percent // 10 * 10
+        if step == self.shown:
+            return
+        self.shown = step
+        elapsed = time.monotonic() - self.started
+        left = f", ~{elapsed * (total - done) / done:.0f} s left" if 0 < done < total else ""
+        filled = self.WIDTH * done // max(total, 1)
+        line = f"{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}% {done}/{total}, {elapsed:.0f} s{left}"
+        if self.interactive:
+            self.stream.write(f"\r{line}" + ("\n" if done >= total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
 def _generate(args: argparse.Namespace) -> int:
     from custpipe_assets.sample import generate_sample
 
     settings = Settings.from_env()
     landing = Path(args.landing_dir).absolute() if args.landing_dir else settings.landing_dir
+    show_progress = args.progress if args.progress is not None else args.scale != "small"
     summary = generate_sample(
-        landing, seed=args.seed, scale=args.scale, first_week=settings.first_week, overwrite=args.overwrite
+        landing, seed=args.seed, scale=args.scale, first_week=settings.first_week, overwrite=args.overwrite,
+        progress=ProgressBar("transaction days") if show_progress else None,
     )
     print(f"wrote the {args.scale} sample (seed {args.seed}) to {landing}")
     print(summary)
@@ -67,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--scale", default="small", choices=["small", "medium", "large"],
                           help="small: a few hundred customers; medium: 3M transactions; large: 1M customers, 30M transactions")
     generate.add_argument("--overwrite", action="store_true", help="write into a landing folder that has files")
+    generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                          help="a progress bar on stderr (default: on for medium and large)")
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize every asset, week and check; print what was written")

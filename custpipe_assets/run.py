@@ -23,11 +23,21 @@ from custpipe_assets.definitions import build_definitions
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
 INSTANCE_YAML = """\
-# Written by `custpipe run` / `make dev` when absent. One concurrency slot for the warehouse pool: DuckDB allows
-# one writing process, so runs started together by schedules, sensors and people queue instead of failing.
+# Written by `custpipe run` / `make dev` when absent (delete it, or `make clean`, to get a newer version's).
+# One concurrency slot for the warehouse pool: DuckDB allows one writing process, so runs started together by
+# schedules, sensors and people queue instead of failing.
 concurrency:
   pools:
     default_limit: 1
+# Log records of custpipe's own modules (a backfill's line per week written, the purchase-history client's
+# retries) go into the run's log, beside Dagster's events.
+python_logs:
+  managed_python_loggers:
+    - custpipe_assets
+  python_log_level: INFO
+# Freshness policies of the gold tables are evaluated by the daemon (`make dev` runs it).
+freshness:
+  enabled: true
 nux:
   enabled: false
 telemetry:

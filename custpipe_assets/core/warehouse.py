@@ -13,8 +13,9 @@ partition in a DATE column named `week_start`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ import polars.selectors as cs
 from custpipe_assets.core.metadata import PREVIEW_ROWS, counts_by, table_metadata
 from custpipe_assets.core.settings import WAREHOUSE_ENV
 
+logger = logging.getLogger(__name__)
 PARTITION_COLUMN = "week_start"
 LAYERS = ("bronze", "silver", "gold")
 # DuckDB's buffer pool defaults to 80% of RAM and keeps what it read; a cap keeps a long backfill's memory flat
@@ -158,13 +160,19 @@ class Warehouse:
         self.replace_weeks(table, [(week, frame)])
 
     def replace_weeks(self, table: str, batches: Iterable[tuple[date, pl.DataFrame]]) -> WrittenWeeks:
-        """Replace week after week over one connection, each week in its own transaction; one week in memory."""
+        """Replace week after week over one connection, each week in its own transaction; one week in memory.
+
+        Over more than one week, a log line per week written (`custpipe_assets.core.warehouse`, captured into the
+        run's log by the instance's `managed_python_loggers`), so a long backfill shows how far it got."""
+        sized = batches.weeks if isinstance(batches, WeeklyBatches) else batches
+        total = len(sized) if isinstance(sized, Sized) else None
+        started = time.monotonic()
         rows: dict[date, int] = {}
         reasons: dict[date, dict[str, int]] = {}
         preview: pl.DataFrame | None = None
         with self.connect() as connection:
             connection.execute(f"create schema if not exists {table.split('.')[0]}")
-            for week, frame in batches:
+            for position, (week, frame) in enumerate(batches, start=1):
                 incoming = _with_week(frame, week)
                 connection.register("incoming", incoming)
                 connection.execute("begin transaction")
@@ -184,6 +192,11 @@ class Warehouse:
                 if incoming.height or preview is None:
                     # a real copy: a slice would keep the whole week's buffers alive for the rest of the backfill
                     preview = detached(incoming.head(PREVIEW_ROWS))
+                if total != 1:
+                    logger.info(
+                        f"{table}: week {week} written ({position}/{total or '?'}), {incoming.height:,} rows, "
+                        f"{time.monotonic() - started:.1f} s so far"
+                    )
         return WrittenWeeks(rows, reasons, preview)
 
     # -- reading -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import argparse
 import codecs
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -229,11 +230,13 @@ def generate_customers_landing(
     scale: str | Scale = "small",
     first_week: date = date(2018, 9, 3),
     overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GenerationSummary:
     """Write the customers-domain landing files and their `_truth/` into landing_dir.
 
     Refuses a landing dir that already holds any file unless overwrite=True (then only this generator's own
-    files are replaced), so real data is never overwritten by accident.
+    files are replaced), so real data is never overwritten by accident. `progress(days_written, days)` is called
+    after each day of transactions (the long part: minutes at the large scale).
     """
     landing_dir = Path(landing_dir)
     chosen = _resolve_scale(scale)
@@ -249,7 +252,7 @@ def generate_customers_landing(
     customer_rows = _write_customers(landing_dir, _rng(seed, "customers"), personas, ids)
     profile_rows = _write_profiles(landing_dir, _rng(seed, "profiles"), personas, ids, first_week)
     purchases, lines, folders, dirt = _write_transactions(
-        landing_dir, seed, chosen, first_week, personas, catalogue, ids
+        landing_dir, seed, chosen, first_week, personas, catalogue, ids, progress
     )
     return GenerationSummary(
         landing_dir=landing_dir,
@@ -779,6 +782,7 @@ def _write_transactions(
     personas: np.ndarray,
     catalogue: _Catalogue,
     ids: _IdFormat,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int, int, int]:
     """The daily JSON Lines files plus _truth/transaction_dirt.csv; returns (purchases, lines, folders, dirt rows)."""
     plan = _plan_shopping(_rng(seed, "shopping"), scale, personas)
@@ -789,6 +793,8 @@ def _write_transactions(
     purchases = lines_written = folders = 0
     previous_day_clean: list[str] = []
     for day_index in range(scale.days):
+        if progress is not None and day_index:
+            progress(day_index, scale.days)
         day = first_week + timedelta(days=day_index)
         source_file = f"transactions/d={day.isoformat()}/transactions.json"
         if day_index == MISSING_DAY:
@@ -836,6 +842,8 @@ def _write_transactions(
     pl.DataFrame(manifest, schema=["day", "source_file", "line_number", "kind"], orient="row").write_csv(
         landing_dir / "_truth" / "transaction_dirt.csv"
     )
+    if progress is not None:
+        progress(scale.days, scale.days)
     return purchases, lines_written, folders, len(manifest)
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from custpipe_assets.conversions import assets as conversion_assets
 from custpipe_assets.core.landing import LandingResource
@@ -14,6 +15,8 @@ from custpipe_assets.product_views import assets as product_view_assets
 from custpipe_assets.purchases.assets import BRONZE_TRANSACTIONS
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.definitions import build_definitions
+
+pytestmark = pytest.mark.slow  # real (bronze-only) Dagster runs
 
 LONG_AGO = time.time() - 3600
 
