@@ -1,51 +1,99 @@
-"""Data checks for the product-views domain: Pandera schemas per table, per-week reconciliation, landed files
-that could not be read or are not all in materialized weeks, and event ids shared by different events."""
+"""Data checks for the product-views domain: Pandera schemas per table (derived from the transforms' pl.Schema,
+with the reason codes imported from them), per-week reconciliation, landed files that could not be read or are not
+all in materialized weeks, and event ids shared by different events."""
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.core.checks import SAMPLE_ROWS, reconciliation_check, schema_check, sql_check, weekly_row_count_sql
+from custpipe_assets.core.checks import (
+    SAMPLE_ROWS,
+    pandera_schema,
+    reconciliation_check,
+    schema_check,
+    sql_check,
+    weekly_row_count_sql,
+)
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.core.quarantine import quarantine_check_schema
+from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, weeks_of
 from custpipe_assets.product_views import assets
-from custpipe_assets.product_views.transforms import VIEW_FILE_STATUSES, VIEW_PLATFORMS
+from custpipe_assets.product_views import transforms as t
 
-CTR_PER_MINUTE = pa.DataFrameSchema(
-    {
-        "week_start": pa.Column(pl.Date),
-        "minute_local": pa.Column(pl.Datetime("us")),
-        "platform": pa.Column(pl.String, pa.Check.isin([*VIEW_PLATFORMS, "Other"])),
-        "product": pa.Column(pl.String, pa.Check.str_matches(r"^[0-9]+_[0-9]+$")),
-        "views": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "purchases": pa.Column(pl.Int64, pa.Check.ge(0)),
+PLATFORMS = [*t.VIEW_PLATFORMS, t.OTHER_PLATFORM]
+
+
+def _weekly(frame_schema: pl.Schema) -> pl.Schema:
+    """A weekly table's columns: the partition column the warehouse stamps first, then the transform's."""
+    return pl.Schema({PARTITION_COLUMN: pl.Date(), **frame_schema})
+
+
+CTR_PER_MINUTE = pandera_schema(
+    _weekly(t.GOLD_CTR_MINUTE_SCHEMA),
+    checks={
+        "platform": pa.Check.isin(PLATFORMS),
+        "product": pa.Check.str_matches(t.PRODUCT_CODE_PATTERN),
+        "views": pa.Check.ge(0),
+        "purchases": pa.Check.ge(0),
     },
     unique=["minute_local", "platform", "product"],
+    strict=True,
     description="One row per minute, platform and product with non-negative counts.",
 )
-SILVER_VIEWS = pa.DataFrameSchema(
-    {
-        "platform": pa.Column(pl.String, pa.Check.isin(list(VIEW_PLATFORMS))),
-        "product": pa.Column(pl.String),
-        "event_id": pa.Column(pl.String, nullable=True),
-        "event_hash": pa.Column(pl.String, pa.Check.str_matches(r"^[0-9a-f]{32}$")),
+SILVER_VIEWS = pandera_schema(
+    _weekly(t.PRODUCT_VIEWS_SILVER_SCHEMA),
+    checks={
+        "platform": pa.Check.isin(list(t.VIEW_PLATFORMS)),
+        "product": pa.Check.str_matches(t.PRODUCT_CODE_PATTERN),
+        "event_hash": pa.Check.str_matches(r"^[0-9a-f]{32}$"),
+        "batch_index": pa.Check.ge(0),
+        "event_index": pa.Check.ge(0),
     },
+    nullable=("event_id", "session_id", "mpid"),
     unique=["platform", "mpid", "event_hash"],
+    strict=True,
     description="Product views on a known platform, each event once (same platform, user and content).",
 )
-VIEW_FILES = pa.DataFrameSchema(
-    {
-        "source_file": pa.Column(pl.String, unique=True),
-        "status": pa.Column(pl.String, pa.Check.isin(list(VIEW_FILE_STATUSES))),
-        "records": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "home_week": pa.Column(pl.Date),
+VIEW_FILES = pandera_schema(
+    t.VIEW_FILES_SCHEMA,
+    checks={
+        "status": pa.Check.isin(list(t.VIEW_FILE_STATUSES)),
+        "bytes": pa.Check.ge(0),
+        "records": pa.Check.ge(0),
     },
+    nullable=("platform_folder",),
+    unique=["source_file"],
+    strict=True,
     description="One row per landed view file, with a known status and a week for its records.",
 )
-SILVER_PURCHASES = pa.DataFrameSchema(
-    {"order_id": pa.Column(pl.Int64), "product": pa.Column(pl.String), "platform": pa.Column(pl.String)},
+SILVER_PURCHASES = pandera_schema(
+    t.PURCHASES_SILVER_SCHEMA,
+    checks={
+        "product": pa.Check.str_matches(t.PRODUCT_CODE_PATTERN),
+        "order_status": pa.Check.isin(sorted(t.PURCHASE_STATUSES)),
+        "platform": pa.Check.isin(PLATFORMS),
+    },
+    nullable=("user_id", "sku", "quantity", "device_type"),
     unique=["order_item_id"],
+    strict=True,
     description="Purchased order items, each item once.",
+)
+ORDER_REJECTS = quarantine_check_schema(
+    t.ORDER_REJECT_REASONS,
+    description="Every rejected order or item line names its file, line and a known reason; a file not read, its "
+    "file and reason.",
+)
+VIEW_REJECTS = quarantine_check_schema(
+    t.VIEW_REJECT_REASONS, weekly=True,
+    description="Every rejected view file, batch or event names its file, position and a known reason.",
+)
+PURCHASE_QUARANTINE = quarantine_check_schema(
+    t.PURCHASE_QUARANTINE_REASONS,
+    description="Every quarantined order or item names its file, line and a known reason.",
+)
+VIEW_QUARANTINE = quarantine_check_schema(
+    t.VIEW_QUARANTINE_REASONS, weekly=True,
+    description="Every quarantined product view names its file, batch and event and a known reason.",
 )
 
 _EVENTS_IN = weekly_row_count_sql("bronze.product_view_events")
@@ -129,13 +177,17 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.BRONZE_ORDER_REJECTS,
             name="files_readable",
             description="Order CSVs not read as a whole (absent, empty, header only, wrong header), named here.",
-            failing_rows_sql="""select source_file, reason, raw as header from bronze.order_rejects
-                                where line_number_or_position = 'file' order by source_file""",
+            failing_rows_sql="""select source_file, reason, detail, raw as header from bronze.order_rejects
+                                where line_number is null order by source_file""",
             severity=dg.AssetCheckSeverity.WARN,
         ),
         schema_check(assets.CTR_PER_MINUTE, CTR_PER_MINUTE, **weekly),
         schema_check(assets.SILVER_VIEWS, SILVER_VIEWS, **weekly),
         schema_check(assets.SILVER_PURCHASES, SILVER_PURCHASES),
+        schema_check(assets.BRONZE_ORDER_REJECTS, ORDER_REJECTS),
+        schema_check(assets.BRONZE_VIEW_REJECTS, VIEW_REJECTS, **weekly),
+        schema_check(assets.PURCHASE_QUARANTINE, PURCHASE_QUARANTINE),
+        schema_check(assets.VIEW_QUARANTINE, VIEW_QUARANTINE, **weekly),
         reconciliation_check(
             assets.SILVER_VIEWS,
             name="reconciles",

@@ -7,9 +7,12 @@ milliseconds. Silver keeps both `event_time_utc` (tz-aware UTC) and `event_time_
 Platforms: `iOS`, `Android`, `MobileWeb` (the view folders). Orders from any other device (desktop, empty, ...)
 are kept and labelled `Other`; they have no views, so they never get a click-through rate.
 
-Quarantine frames share QUARANTINE_SCHEMA (`source_file, line_number_or_position, raw, reason`). Positions are
-`line N` for CSV (1-based, the header is line 1), `batch B, event E` for JSON (0-based array indexes) and `file`
-when the whole file is unreadable. Source files are named relative to the landing root (`amaro/orders.csv`).
+Quarantine and reject tables follow the core contract (core/quarantine.py: `source_file, line_number, position,
+reason, detail, raw`; weekly ones with `week_start` first). `line_number` is the physical line of a CSV record (the
+header is line 1), null for JSON; `position` is `batch B event E` or `batch B` in a JSON file (0-based array
+indexes), null for a CSV line; a whole file has neither. `reason` is a code from this module's enumerations
+(ORDER_REJECT_REASONS, VIEW_REJECT_REASONS, PURCHASE_QUARANTINE_REASONS, VIEW_QUARANTINE_REASONS); the offending
+value or rule is in `detail`. Source files are named relative to the landing root (`amaro/orders.csv`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import polars as pl
+
+from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, WEEKLY_QUARANTINE_SCHEMA
 
 LOCAL_UTC_OFFSET = timedelta(hours=-3)
 VIEW_PLATFORMS = ("Android", "MobileWeb", "iOS")
@@ -91,10 +97,6 @@ VIEW_EVENTS_BRONZE_SCHEMA = pl.Schema(
         "event_hash": pl.String(),
     }
 )
-QUARANTINE_SCHEMA = pl.Schema(
-    {"source_file": pl.String(), "line_number_or_position": pl.String(), "raw": pl.String(), "reason": pl.String()}
-)
-VIEW_REJECTS_SCHEMA = pl.Schema({"week_start": pl.Date(), **QUARANTINE_SCHEMA})
 # One row per landed file under amaro/product_views: what it holds and the weeks its records belong to.
 VIEW_FILE_STATUSES = (
     "ok",
@@ -106,6 +108,65 @@ VIEW_FILE_STATUSES = (
     "not_json",
     "outside_platform_folder",
 )
+# Files with these statuses are parsed (their events, if any, are read); any other status rejects the whole file.
+READABLE_VIEW_FILE_STATUSES = ("ok", "no_events", "no_event_times")
+
+
+def invalid_value_reason(column: str) -> str:
+    """The reject code of a CSV value that is not of its column's type: `invalid_order_date`, `invalid_quantity`."""
+    return f"invalid_{column}"
+
+
+# The reason codes, each enumeration defined here once (the checks import them). Codes name the rule; the offending
+# value and the rule in words go to `detail`.
+# bronze.order_rejects: a whole file not read (its CSV status, detail says why: absent, no header, missing column),
+# a record the CSV reader could not read (its read issue), a value that is not of its column's type.
+ORDER_REJECT_REASONS = tuple(
+    dict.fromkeys(
+        [
+            *(status for status in FILE_STATUSES if status != "ok"),
+            *READ_ISSUES,
+            *(
+                invalid_value_reason(column)
+                for column, dtype in (*ORDER_COLUMN_TYPES.items(), *ORDER_ITEM_COLUMN_TYPES.items())
+                if dtype != pl.String()
+            ),
+        ]
+    )
+)
+# bronze.product_view_rejects: a whole file not read (its status in bronze.product_view_files), a batch that is not
+# an object with an `events` array, an event whose timestamp_unixtime_ms is not a time.
+VIEW_REJECT_REASONS = (
+    *(status for status in VIEW_FILE_STATUSES if status not in READABLE_VIEW_FILE_STATUSES),
+    "batch_without_events",
+    "invalid_timestamp",
+)
+# silver.purchase_quarantine: orders, then order items, in the order the rules apply (first broken wins).
+PURCHASE_QUARANTINE_REASONS = (
+    "order_without_id",
+    "order_without_date",
+    "order_without_status",
+    "unknown_order_status",  # in neither PURCHASE_STATUSES nor NON_PURCHASE_STATUSES
+    "duplicate_order_id",  # the first line wins
+    "item_without_id",
+    "item_without_order_id",
+    "item_without_code_color",
+    "invalid_code_color",  # not a product code like 20005748_001
+    "duplicate_item_id",  # the first line wins
+    "orphan_item",  # its order is absent from orders or quarantined
+)
+# silver.product_view_quarantine: product views that cannot be counted, and the same event landed again.
+VIEW_QUARANTINE_REASONS = (
+    "unknown_platform",  # a platform folder that is not iOS, Android or MobileWeb
+    "view_without_code_color",
+    "invalid_code_color",  # not a product code like 20005748_001
+    "view_without_timestamp",
+    "duplicate_event",  # same platform, user and content as an earlier event (file/batch/event order)
+)
+ORDER_REJECTS_SCHEMA = QUARANTINE_SCHEMA
+VIEW_REJECTS_SCHEMA = WEEKLY_QUARANTINE_SCHEMA
+PURCHASE_QUARANTINE_SCHEMA = QUARANTINE_SCHEMA
+VIEW_QUARANTINE_SCHEMA = WEEKLY_QUARANTINE_SCHEMA
 VIEW_FILES_SCHEMA = pl.Schema(
     {
         "source_file": pl.String(),
@@ -199,9 +260,9 @@ def utc_to_local(utc: pl.Expr) -> pl.Expr:
     return utc.dt.replace_time_zone(None) + LOCAL_UTC_OFFSET
 
 
-def file_quarantine(source: str, raw: str, reason: str) -> pl.DataFrame:
-    """One quarantine row for a whole file."""
-    return pl.DataFrame([(source, "file", raw, reason)], schema=QUARANTINE_SCHEMA, orient="row")
+def file_quarantine(source: str, raw: str, reason: str, detail: str | None) -> pl.DataFrame:
+    """One quarantine row for a whole file: no line, no position."""
+    return pl.DataFrame([(source, None, None, reason, detail or None, raw)], schema=QUARANTINE_SCHEMA, orient="row")
 
 
 def excerpt(text: str, limit: int = 400) -> str:

@@ -7,6 +7,9 @@ cross a week. An event without a usable time, a batch without events and a whole
 file's *home week*: its earliest event week, else the day in its name (`YYYYMMDD` or `YYYY-MM-DD`, a hint only),
 else the week it was last modified. So every record of every landed file is in exactly one week, and a file that
 cannot be read still has a week in which it is quarantined.
+
+Rejects follow the core quarantine contract with a code from VIEW_REJECT_REASONS: a whole file under its status
+(no line, no position), a batch as `batch B`, an event as `batch B event E`; JSON has no line numbers.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from custpipe_assets.core.quarantine import as_quarantine
 from custpipe_assets.product_views.schemas import (
-    QUARANTINE_SCHEMA,
+    READABLE_VIEW_FILE_STATUSES,
     VIEW_EVENTS_BRONZE_SCHEMA,
     VIEW_FILES_SCHEMA,
     VIEW_REJECTS_SCHEMA,
@@ -296,11 +300,11 @@ def parse_product_view_files(
     scans = {str(path): scan_view_file(path, product_views_dir, root) for path in map(Path, files)}
     readable: list[str] = []
     for path, scan in scans.items():
-        if scan.status in ("ok", "no_events", "no_event_times"):
+        if scan.status in READABLE_VIEW_FILE_STATUSES:
             readable.append(path)
         else:
             raw = excerpt(Path(path).read_bytes()[:4096].decode("utf-8", "replace")) if scan.bytes else ""
-            quarantine.append(_with_week(file_quarantine(scan.source_file, raw, f"{scan.status}: {scan.detail}"),
+            quarantine.append(_with_week(file_quarantine(scan.source_file, raw, scan.status, scan.detail),
                                          scan.home_week))
     with duckdb.connect() as connection:
         connection.execute("SET enable_progress_bar = false")  # it prints to stdout, noise in run logs
@@ -319,7 +323,7 @@ def parse_product_view_files(
 
 
 def _with_week(frame: pl.DataFrame, week: date) -> pl.DataFrame:
-    return frame.select(pl.lit(week, dtype=pl.Date).alias("week_start"), *QUARANTINE_SCHEMA.names())
+    return as_quarantine(frame.with_columns(pl.lit(week, dtype=pl.Date).alias("week_start")), weekly=True)
 
 
 def _groups_by_size(sources: list[str]) -> Iterator[list[str]]:
@@ -347,7 +351,7 @@ def _parse_view_group(
         if len(paths) == 1:  # the scan read it, the full parse cannot: still one quarantined file
             scan = scans[paths[0]]
             text = excerpt(Path(paths[0]).read_bytes().decode("utf-8", "replace"))
-            row = file_quarantine(scan.source_file, text, f"unreadable_json: {_first_line(error)}")
+            row = file_quarantine(scan.source_file, text, "unreadable_json", _first_line(error))
             return None, [_with_week(row, scan.home_week)]
     middle = len(paths) // 2  # bisect: a few bad files cost a few extra parses, not one query per file
     results = [_parse_view_group(connection, half, scans) for half in (paths[:middle], paths[middle:])]
@@ -385,15 +389,17 @@ def _split_view_rows(
                 _bad_batch_quarantine(connection, path, group)
                 for (path,), group in bad_batches.group_by("path", maintain_order=True)
             ),
-            bad_times.select(
-                "week_start",
-                "source_file",
-                pl.format("batch {}, event {}", "batch_index", "event_index").alias("line_number_or_position"),
-                pl.struct(*_RAW_EVENT_FIELDS).struct.json_encode().alias("raw"),
-                pl.format(
-                    "timestamp_unixtime_ms '{}' is not a time (milliseconds since 1970, before year 10000)",
-                    "timestamp_text",
-                ).alias("reason"),
+            as_quarantine(
+                bad_times.with_columns(
+                    pl.format("batch {} event {}", "batch_index", "event_index").alias("position"),
+                    pl.lit("invalid_timestamp").alias("reason"),
+                    pl.format(
+                        "timestamp_unixtime_ms '{}' is not a time (milliseconds since 1970, before year 10000)",
+                        "timestamp_text",
+                    ).alias("detail"),
+                    pl.struct(*_RAW_EVENT_FIELDS).struct.json_encode().alias("raw"),
+                ),
+                weekly=True,
             ),
         ]
     )
@@ -407,13 +413,16 @@ def _bad_batch_quarantine(connection: duckdb.DuckDBPyConnection, path: str, batc
     (raw_batches,) = connection.execute(
         "SELECT json_extract(content, $paths)::VARCHAR[] FROM read_text($path)", {"paths": json_paths, "path": path}
     ).fetchone()
-    return pl.DataFrame(
-        {
-            "week_start": batches["week_start"],
-            "source_file": batches["source_file"],
-            "line_number_or_position": [f"batch {index}" for index in indexes],
-            "raw": [excerpt(raw) for raw in raw_batches],
-            "reason": ["batch is not an object with an events array"] * len(indexes),
-        },
-        schema=VIEW_REJECTS_SCHEMA,
+    return as_quarantine(
+        pl.DataFrame(
+            {
+                "week_start": batches["week_start"],
+                "source_file": batches["source_file"],
+                "position": [f"batch {index}" for index in indexes],
+                "reason": ["batch_without_events"] * len(indexes),
+                "detail": ["batch is not an object with an events array"] * len(indexes),
+                "raw": [excerpt(raw) for raw in raw_batches],
+            }
+        ),
+        weekly=True,
     )

@@ -138,10 +138,12 @@ def test_a_file_crossing_sunday_midnight_feeds_both_weeks_by_its_events_own_time
     assert sunday.rows.select("batch_index", "event_index").rows() == [(0, 0), (0, 1), (0, 2)]
     assert monday.rows.select("batch_index", "event_index").rows() == [(0, 3), (1, 0), (1, 1), (1, 3)]
     assert set(sunday.rows["week_start"]) == {SUNDAY_WEEK} and set(monday.rows["week_start"]) == {MONDAY_WEEK}
-    assert sunday.quarantine.select("week_start", "source_file", "line_number_or_position", "reason").rows() == [
-        (SUNDAY_WEEK, "amaro/product_views/iOS/productEvent_20180909.json", "batch 1, event 2",
-         NOT_A_TIME.format("2018-09-10T00:03:00Z")),
+    assert sunday.quarantine.rows() == [
+        (SUNDAY_WEEK, "amaro/product_views/iOS/productEvent_20180909.json", None, "batch 1 event 2",
+         "invalid_timestamp", NOT_A_TIME.format("2018-09-10T00:03:00Z"), sunday.quarantine["raw"].item()),
     ]
+    raw = json.loads(sunday.quarantine["raw"].item())
+    assert (raw["mpid"], raw["timestamp_text"], raw["code_color"]) == (str(MPID_1), "2018-09-10T00:03:00Z", P2)
     assert monday.quarantine.is_empty()
     assert sum(r.rows.height + r.quarantine.height for r in (sunday, monday)) == events_in_file, "nothing lost"
     assert t.parse_product_view_files([path], views, week=EARLIER_WEEK).rows.is_empty()
@@ -205,13 +207,16 @@ def test_no_file_is_ignored_whatever_its_name_or_place(tmp_path: Path) -> None:
         (names["real"], "product", P1),
         (names["real"], "product", P2),
     ]
-    quarantined = parsed.quarantine.select("week_start", "source_file", "line_number_or_position", "reason").rows()
+    quarantined = parsed.quarantine.select(
+        "week_start", "source_file", "line_number", "position", "reason", "detail"
+    ).rows()
     assert sorted(quarantined) == [
-        (SUNDAY_WEEK, names["no_platform"], "file",
-         "outside_platform_folder: not inside a platform folder (product_views/<platform>/*.json)"),
-        (MONDAY_WEEK, names["gzipped"], "file", "not_json: name does not end in .json: productEvent_20180910.json.gz"),
-        (MONDAY_WEEK, names["finder"], "file", "not_json: name does not end in .json: .DS_Store"),
-        (MONDAY_WEEK, names["notes"], "file", "not_json: name does not end in .json: notes.txt"),
+        (SUNDAY_WEEK, names["no_platform"], None, None, "outside_platform_folder",
+         "not inside a platform folder (product_views/<platform>/*.json)"),
+        (MONDAY_WEEK, names["gzipped"], None, None, "not_json",
+         "name does not end in .json: productEvent_20180910.json.gz"),
+        (MONDAY_WEEK, names["finder"], None, None, "not_json", "name does not end in .json: .DS_Store"),
+        (MONDAY_WEEK, names["notes"], None, None, "not_json", "name does not end in .json: notes.txt"),
     ]
     assert parsed.quarantine.filter(source_file=names["notes"])["raw"].item() == "re-export requested for 2018-09-09\n"
 
@@ -241,6 +246,45 @@ def test_the_files_readable_warning_names_every_file_that_was_not_read(tmp_path:
         assert files[key].relative_to(tmp_path).as_posix() in sample
     for key in ("real", "renamed"):
         assert files[key].relative_to(tmp_path).as_posix() not in sample
+
+
+def test_the_order_files_readable_warning_names_files_not_their_lines(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    (landing / "amaro").mkdir(parents=True)
+    (landing / "amaro" / "order_items.csv").write_text("id,order_id,sku,quantity\n1,2,X,1\n3,4,Y,1\n")
+    orders = t.parse_orders_csv(landing / "amaro" / "orders.csv", source_file="amaro/orders.csv")  # absent
+    items = t.parse_order_items_csv(landing / "amaro" / "order_items.csv", source_file="amaro/order_items.csv")
+    rejects = pl.concat([orders.quarantine, items.quarantine])
+    assert rejects.select("source_file", "line_number", "reason", "detail").rows() == [
+        ("amaro/orders.csv", None, "empty_file", "file is absent"),
+        ("amaro/order_items.csv", None, "wrong_header", "missing column(s) code_color"),
+        ("amaro/order_items.csv", 2, "wrong_header", None),
+        ("amaro/order_items.csv", 3, "wrong_header", None),
+    ]
+    warehouse = tmp_path / "warehouse.duckdb"
+    Warehouse(warehouse).replace_table("bronze.order_rejects", rejects)
+    (files_readable,) = [
+        check for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
+        if any(key.asset_key == assets.BRONZE_ORDER_REJECTS and key.name == "files_readable" for key in check.check_keys)
+    ]
+    result = files_readable(warehouse=WarehouseResource(path=str(warehouse)))
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["failure_count"].value == 2, "two files, not their two lines"
+    sample = result.metadata["sample_failing_rows"].value
+    assert "file is absent" in sample and "missing column(s) code_color" in sample
+
+    def schema_result():
+        (schema,) = [
+            check for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
+            if any(key.asset_key == assets.BRONZE_ORDER_REJECTS and key.name == "schema" for key in check.check_keys)
+        ]
+        return schema(dg.build_asset_check_context(), warehouse=WarehouseResource(path=str(warehouse)))
+
+    assert schema_result().passed
+    unknown = rejects.head(1).with_columns(reason=pl.lit("bad_date"))  # free text or an unlisted code fails
+    Warehouse(warehouse).replace_table("bronze.order_rejects", pl.concat([rejects, unknown]))
+    result = schema_result()
+    assert not result.passed and result.metadata["failure_count"].value == 1
 
 
 def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_duplicate(tmp_path: Path) -> None:
@@ -281,13 +325,16 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
         (real_name, 1, 0, P3, str(SESSION_3), str(MPID_2)),  # D
     ]
     assert silver.views["event_id"].to_list() == ["9223372036854776000"] * 4
-    assert silver.quarantine.select("source_file", "line_number_or_position", "reason").rows() == [
-        (real_name, "batch 0, event 1", f"duplicate: the same event first seen in {again_name} batch 0, event 0"),
-        (real_name, "batch 2, event 0", f"duplicate: the same event first seen in {real_name} batch 1, event 0"),
+    assert silver.quarantine.select("week_start", "source_file", "line_number", "position", "reason", "detail").rows() == [
+        (SUNDAY_WEEK, real_name, None, "batch 0 event 1", "duplicate_event",
+         f"the same event first seen in {again_name} batch 0 event 0"),
+        (SUNDAY_WEEK, real_name, None, "batch 2 event 0", "duplicate_event",
+         f"the same event first seen in {real_name} batch 1 event 0"),
     ]
     assert silver.ignored_event_counts.rows() == [("iOS", "screen_view", None, 2)], "ignored events are counted"
     assert silver.views.height + silver.quarantine.height + 2 == bronze.rows.height
-    checks.SILVER_VIEWS.validate(silver.views)
+    checks.SILVER_VIEWS.validate(silver.views.select(pl.lit(SUNDAY_WEEK).alias("week_start"), pl.all()))
+    checks.VIEW_QUARANTINE.validate(silver.quarantine)
 
     # the WARN check counts the four different views that share one id in the week
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
+from custpipe_assets.product_views import checks
 from custpipe_assets.product_views import transforms as t
 
 ORDERS_HEADER = (
@@ -29,8 +30,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _reasons(quarantine: pl.DataFrame) -> dict[str, str]:
-    return dict(zip(quarantine["line_number_or_position"], quarantine["reason"], strict=True))
+def _rejects(quarantine: pl.DataFrame) -> list[tuple]:
+    """(line_number, position, reason, detail) of each quarantine row, in order."""
+    return quarantine.select("line_number", "position", "reason", "detail").rows()
 
 
 def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_path: Path) -> None:
@@ -56,30 +58,46 @@ def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_pat
     assert first["order_date"] == datetime(2018, 9, 3, 10, 0, 0)
     assert first["address_city"] == "Brasília, Asa Sul" and first["order_total"] == 110.0
     assert parsed.rows.row(1, named=True)["device_type"] is None, "empty text is missing, not ''"
-    assert _reasons(parsed.quarantine) == {
-        "line 3": "order_date '2018/09/03' is not a YYYY-MM-DD HH:MM:SS timestamp",
-        "line 4": "too_few_fields",
-        "line 5": "order_subtotal 'abc' is not a number",
-        "line 7": "blank_line",
-    }
+    assert parsed.quarantine.schema == t.ORDER_REJECTS_SCHEMA
+    assert _rejects(parsed.quarantine) == [
+        (3, None, "invalid_order_date", "order_date '2018/09/03' is not a YYYY-MM-DD HH:MM:SS timestamp"),
+        (4, None, "too_few_fields", None),
+        (5, None, "invalid_order_subtotal", "order_subtotal 'abc' is not a number"),
+        (7, None, "blank_line", None),
+    ]
+    assert set(parsed.quarantine["source_file"]) == {str(tmp_path / "orders.csv")}, "named as the caller names it"
     assert parsed.quarantine["raw"].to_list()[1] == "3,12,2018-09-03 11:00:00,100.00"
     assert "Multi\nline city" in parsed.quarantine["raw"].to_list()[2]
+    checks.ORDER_REJECTS.validate(parsed.quarantine)
+
+
+def test_a_line_with_several_mistyped_values_is_rejected_under_the_first_and_names_them_all(tmp_path: Path) -> None:
+    text = f"{ITEMS_HEADER}\n1,2,A,1,20000001_001\n2,two,A,1.5,20000001_001\n3,2,A,x,20000001_001\n"
+    parsed = t.parse_order_items_csv(_write(tmp_path / "items.csv", text), source_file="amaro/order_items.csv")
+
+    assert parsed.rows["id"].to_list() == [1]
+    assert parsed.quarantine.select("source_file", "line_number", "reason", "detail").rows() == [
+        ("amaro/order_items.csv", 3, "invalid_order_id",
+         "order_id 'two' is not an integer; quantity '1.5' is not an integer"),
+        ("amaro/order_items.csv", 4, "invalid_quantity", "quantity 'x' is not an integer"),
+    ]
 
 
 def test_csv_file_problems_quarantine_the_file_and_an_absent_file_is_empty(tmp_path: Path) -> None:
     absent = t.parse_order_items_csv(tmp_path / "missing.csv", source_file="amaro/order_items.csv")
     assert absent.rows.schema == t.ORDER_ITEMS_BRONZE_SCHEMA and absent.rows.is_empty()
-    assert absent.quarantine.rows() == [("amaro/order_items.csv", "file", "", "empty_file (file is absent)")]
+    assert absent.quarantine.rows() == [("amaro/order_items.csv", None, None, "empty_file", "file is absent", "")]
 
     no_code = t.parse_order_items_csv(_write(tmp_path / "a.csv", "id,order_id,sku,quantity\n1,2,X,1\n"))
     assert no_code.rows.is_empty()
-    assert _reasons(no_code.quarantine) == {
-        "file": "wrong_header (missing column(s) code_color)",
-        "line 2": "wrong_header",
-    }, "a file in the wrong columns is named once and each of its records is kept, not dropped"
+    assert _rejects(no_code.quarantine) == [
+        (None, None, "wrong_header", "missing column(s) code_color"),
+        (2, None, "wrong_header", None),
+    ], "a file in the wrong columns is named once (no line) and each of its records is kept, not dropped"
+    assert no_code.quarantine["raw"].to_list() == ["id,order_id,sku,quantity", "1,2,X,1"]
 
     empty = t.parse_order_items_csv(_write(tmp_path / "b.csv", ""))
-    assert _reasons(empty.quarantine) == {"file": "empty_file (no header line)"}
+    assert _rejects(empty.quarantine) == [(None, None, "empty_file", "no header line")]
 
 
 PRODUCT = {"custom_event_type": "navigation", "event_name": "product"}
@@ -147,25 +165,37 @@ def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_rea
     positions = rows.filter(platform_folder="iOS").select("batch_index", "event_index").rows()
     assert positions == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (4, 0)]
 
+    assert parsed.quarantine.schema == t.VIEW_REJECTS_SCHEMA
+    assert parsed.quarantine["line_number"].null_count() == parsed.quarantine.height, "JSON has no line numbers"
     quarantine = {
-        (Path(source).relative_to("amaro/product_views").as_posix(), position): reason
-        for source, position, reason in parsed.quarantine.select(
-            "source_file", "line_number_or_position", "reason"
+        (Path(source).relative_to("amaro/product_views").as_posix(), position): (reason, detail)
+        for source, position, reason, detail in parsed.quarantine.select(
+            "source_file", "position", "reason", "detail"
         ).rows()
     }
-    assert quarantine.pop(("Android/2018-09-04_part-002.json", "file")).startswith("unreadable_json:")
-    assert "utf-8" in quarantine.pop(("iOS/latin1.json", "file")).lower()
+    reason, detail = quarantine.pop(("Android/2018-09-04_part-002.json", None))
+    assert reason == "unreadable_json" and detail
+    reason, detail = quarantine.pop(("iOS/latin1.json", None))
+    assert reason == "unreadable_json" and "utf-8" in detail.lower()
     assert quarantine == {
-        ("loose.json", "file"): "outside_platform_folder: not inside a platform folder (product_views/<platform>/*.json)",
-        ("iOS/object.json", "file"): "not_an_array: top-level JSON value is not an array of batches",
-        ("iOS/empty.json", "file"): "empty_file: empty file",
-        ("iOS/2018-09-04_part-001.json", "batch 1"): "batch is not an object with an events array",
-        ("iOS/2018-09-04_part-001.json", "batch 3, event 0"): (
-            "timestamp_unixtime_ms 'soon' is not a time (milliseconds since 1970, before year 10000)"
+        ("loose.json", None): (
+            "outside_platform_folder", "not inside a platform folder (product_views/<platform>/*.json)"
+        ),
+        ("iOS/object.json", None): ("not_an_array", "top-level JSON value is not an array of batches"),
+        ("iOS/empty.json", None): ("empty_file", "empty file"),
+        ("iOS/2018-09-04_part-001.json", "batch 1"): (
+            "batch_without_events", "batch is not an object with an events array"
+        ),
+        ("iOS/2018-09-04_part-001.json", "batch 3 event 0"): (
+            "invalid_timestamp", "timestamp_unixtime_ms 'soon' is not a time (milliseconds since 1970, before year 10000)"
         ),
     }
-    raw_batch = parsed.quarantine.filter(line_number_or_position="batch 1")["raw"].item()
+    raw_batch = parsed.quarantine.filter(position="batch 1")["raw"].item()
     assert json.loads(raw_batch) == {"events": 5, "mpid": 1}
+    assert parsed.quarantine.filter(source_file="amaro/product_views/iOS/object.json")["raw"].item() == (
+        '{"events": []}'
+    ), "a whole file rejected keeps its text as landed"
+    checks.VIEW_REJECTS.validate(parsed.quarantine)
 
 
 def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(tmp_path: Path) -> None:
@@ -189,12 +219,20 @@ def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(t
             datetime(2018, 9, 3, 23, 59, 59, 999500),
         ),
     ], "same event_id on two platforms are two views; local time is UTC-3, so 02:59:59 UTC is the day before"
-    reasons = sorted(silver.quarantine["reason"].to_list())
-    assert reasons[0] == "codeColor '20005748-001' is not a product code like 20005748_001"
-    assert reasons[1] == (
-        "duplicate: the same event first seen in amaro/product_views/iOS/2018-09-04_part-001.json batch 0, event 0"
-    )
-    assert reasons[2:] == ["product view without codeColor", "unknown platform folder 'Desktop'"]
+    assert silver.quarantine.schema == t.VIEW_QUARANTINE_SCHEMA
+    ios = "amaro/product_views/iOS/2018-09-04_part-001.json"
+    quarantined = silver.quarantine.select("week_start", "source_file", "line_number", "position", "reason", "detail")
+    assert sorted(quarantined.rows(), key=lambda row: row[4]) == [
+        (date(2018, 9, 3), ios, None, "batch 4 event 0", "duplicate_event", f"the same event first seen in {ios} batch 0 event 0"),
+        (date(2018, 9, 3), ios, None, "batch 0 event 4", "invalid_code_color",
+         "codeColor '20005748-001' is not a product code like 20005748_001"),
+        (date(2018, 9, 3), "amaro/product_views/Desktop/2018-09-04_part-001.json", None, "batch 0 event 0",
+         "unknown_platform", "platform folder 'Desktop' is not one of Android, MobileWeb, iOS"),
+        (date(2018, 9, 3), ios, None, "batch 0 event 3", "view_without_code_color", "product view without codeColor"),
+    ]
+    raw = json.loads(silver.quarantine.filter(reason="invalid_code_color")["raw"].item())
+    assert (raw["event_id"], raw["code_color"]) == ("3", "20005748-001"), "raw: the event's bronze fields"
+    checks.VIEW_QUARANTINE.validate(silver.quarantine)
     assert silver.ignored_event_counts.rows() == [
         ("iOS", "custom_event", "search", 1),
         ("iOS", "screen_view", None, 1),
@@ -258,16 +296,21 @@ def test_silver_purchases_keep_purchase_statuses_with_canonical_platforms(tmp_pa
         "refunded": (False, 1, 1),
         "shipped": (True, 1, 1),
     }
-    reasons = dict(zip(silver.quarantine["reason"], silver.quarantine["line_number_or_position"], strict=True))
-    assert reasons == {
-        "unknown order_status 'em_analise' (known: cancelled, delivered, invoiced, payment_approved, "
-        "pending_payment, refunded, shipped)": "line 11",
-        f"duplicate order id 1 (first at {tmp_path / 'orders.csv'} line 2)": "line 12",
-        "code_color 'N/A' is not a product code like 20005748_001": "line 15",
-        f"duplicate order item id 13 (first at {tmp_path / 'items.csv'} line 16)": "line 17",
-        "order_id 10 is not a valid order (absent from orders or quarantined)": "line 13",
-        "order_id 99 is not a valid order (absent from orders or quarantined)": "line 14",
-    }
+    assert silver.quarantine.schema == t.PURCHASE_QUARANTINE_SCHEMA
+    orders_csv, items_csv = str(tmp_path / "orders.csv"), str(tmp_path / "items.csv")
+    quarantined = silver.quarantine.select("source_file", "line_number", "position", "reason", "detail").rows()
+    assert sorted(quarantined) == [
+        (items_csv, 13, None, "orphan_item", "order_id 10 is not a valid order (absent from orders or quarantined)"),
+        (items_csv, 14, None, "orphan_item", "order_id 99 is not a valid order (absent from orders or quarantined)"),
+        (items_csv, 15, None, "invalid_code_color", "code_color 'N/A' is not a product code like 20005748_001"),
+        (items_csv, 17, None, "duplicate_item_id", f"order item id 13 first at {items_csv} line 16"),
+        (orders_csv, 11, None, "unknown_order_status", "order_status 'em_analise' is not a known status "
+         "(cancelled, delivered, invoiced, payment_approved, pending_payment, refunded, shipped)"),
+        (orders_csv, 12, None, "duplicate_order_id", f"order id 1 first at {orders_csv} line 2"),
+    ]
+    duplicate = json.loads(silver.quarantine.filter(reason="duplicate_order_id")["raw"].item())
+    assert (duplicate["id"], duplicate["order_date"], duplicate["device_type"]) == (1, "2018-09-03 11:00:00", "android")
+    checks.PURCHASE_QUARANTINE.validate(silver.quarantine)
 
 
 def test_gold_counts_views_and_distinct_orders_per_local_minute() -> None:
@@ -320,10 +363,11 @@ def test_absent_sources_give_empty_frames_with_every_layer_schema(tmp_path: Path
     gold = t.build_gold_ctr_per_minute(views.views, purchases.purchases)
 
     assert events.rows.schema == t.VIEW_EVENTS_BRONZE_SCHEMA and events.quarantine.schema == t.VIEW_REJECTS_SCHEMA
-    assert views.views.schema == t.PRODUCT_VIEWS_SILVER_SCHEMA and views.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert orders.quarantine.schema == items.quarantine.schema == t.ORDER_REJECTS_SCHEMA
+    assert views.views.schema == t.PRODUCT_VIEWS_SILVER_SCHEMA and views.quarantine.schema == t.VIEW_QUARANTINE_SCHEMA
     assert views.ignored_event_counts.schema == t.IGNORED_EVENTS_SCHEMA
     assert purchases.purchases.schema == t.PURCHASES_SILVER_SCHEMA
-    assert purchases.quarantine.schema == t.QUARANTINE_SCHEMA
+    assert purchases.quarantine.schema == t.PURCHASE_QUARANTINE_SCHEMA
     assert purchases.order_status_counts.schema == t.ORDER_STATUS_COUNTS_SCHEMA
     assert gold.schema == t.GOLD_CTR_MINUTE_SCHEMA
     assert all(frame.is_empty() for frame in (events.rows, views.views, purchases.purchases, gold))
