@@ -8,6 +8,7 @@ Monday, and a registration is claimed by one week only. The page-category mappin
 weekly.
 """
 
+import base64
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -17,8 +18,9 @@ import dagster as dg
 import polars as pl
 
 from custpipe_assets.conversions import matching, report, transforms
+from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.core.landing import LandingResource
-from custpipe_assets.core.metadata import counts_by
+from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 
@@ -43,10 +45,24 @@ CONVERSION_INSIGHTS = dg.AssetKey(["gold", "conversion_insights"])
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     NEIGHBOUR_WEEKS = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True)
+REPORT_DELAY_WEEKS = 8  # the insights report shows the delay fitted on the latest weeks (as the delay check compares)
 BATCH_READERS: dict[str, Callable[[Path], transforms.BronzeRead]] = {
     "conversions": transforms.read_conversions,
     "registrations": transforms.read_broker_registrations,
 }
+
+
+def _delay_metadata(delay: DelayFit, label: str) -> dict[str, object]:
+    """The fitted delay as metadata: its figures, the median alone (a number, so the UI plots it week after week),
+    its quantiles as a table, and its chart."""
+    summary = delay.summary()
+    chart = base64.b64encode(report.fitted_delay_chart(delay, f"Delay fitted from the {label}")).decode("ascii")
+    return {
+        "fitted_delay": dg.MetadataValue.json(summary),
+        "fitted_delay_median_seconds": summary["p50_seconds"],
+        "fitted_delay_quantiles": dg.MetadataValue.md(markdown_table(report.fitted_delay_table(delay))),
+        "fitted_delay_plot": dg.MetadataValue.md(f"![fitted delay](data:image/png;base64,{chart})"),
+    }
 
 
 def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
@@ -168,13 +184,16 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
     @dg.asset(key=CONVERSION_MATCHES, group_name="silver", kinds=KINDS,
               ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
                    "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS)},
-              description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence.",
+              description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
+                          "each week's metadata shows the delay learned from that week's data.",
               **weekly)
     def conversion_matches(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame) -> WeeklyBatches:
         def match(week: date) -> pl.DataFrame:
             if conversions.is_empty() or registrations.is_empty():
                 return pl.DataFrame(schema=matching.MATCH_SCHEMA)
-            return matching.match_week(conversions, registrations, week)
+            matches, delay = matching.match_week_and_fit(conversions, registrations, week)
+            context.add_asset_metadata(_delay_metadata(delay, f"week of {week}"), partition_key=week.isoformat())
+            return matches
 
         return WeeklyBatches(weeks_of(context), match)
 
@@ -202,7 +221,13 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
     def conversion_insights(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame,
                             matches: pl.DataFrame) -> None:
         matches = _matches_table(matches)
-        built = report.build_report(conversions, registrations, matches)
+        fitted = matching.fit_latest_weeks(conversions, registrations, REPORT_DELAY_WEEKS)
+        if fitted is None:
+            built = report.build_report(conversions, registrations, matches)
+        else:
+            delay, weeks = fitted
+            label = f"the weeks {weeks[0]} to {weeks[-1]}" if len(weeks) > 1 else f"the week of {weeks[0]}"
+            built = report.build_report(conversions, registrations, matches, delay, label)
         written = report.write_report(built, reports_dir)
         context.add_output_metadata({
             "report": dg.MetadataValue.md(report.markdown_with_embedded_charts(built)),

@@ -1,13 +1,23 @@
 """Data checks for the conversions domain: Pandera schemas, countries that could not be resolved, the one-to-one
-matching, files that could not be read, and every landed line accounted for in its week."""
+matching, the delay the matcher learned staying steady, files that could not be read, and every landed line
+accounted for in its week."""
+
+from datetime import timedelta
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.conversions import assets, transforms
-from custpipe_assets.core.checks import reconciliation_check, schema_check, sql_check, weekly_row_count_sql
-from custpipe_assets.core.warehouse import table_name
+from custpipe_assets.conversions import assets, delay, matching, transforms
+from custpipe_assets.core.checks import (
+    SAMPLE_ROWS,
+    reconciliation_check,
+    schema_check,
+    sql_check,
+    weekly_row_count_sql,
+)
+from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
 
 CLEANING_REASONS = [
     "invalid_id", "invalid_created_at", "invalid_is_mobile", "invalid_timestamp", "missing_value", "duplicate",
@@ -90,6 +100,65 @@ def _weekly_reconciliation(silver: dg.AssetKey, bronze: dg.AssetKey, source: str
     )
 
 
+def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """WARN when a week's learned delay shifted sharply from the weeks before it (`delay.steadiness`); its metadata
+    carries every checked week's quantiles against its history's, and a text plot of the week that moved most."""
+
+    @dg.asset_check(
+        asset=assets.CONVERSION_MATCHES,
+        name="delay_steady",
+        description=(
+            f"Per week: the conversion -> registration delay learned from the week's data against the one learned "
+            f"from the {delay.HISTORY_WEEKS} weeks before it; warns when it moved by a factor of 3 or more (mean gap "
+            f"of their quantiles on the log scale >= ln 3). Weeks with fewer than {delay.MIN_TRUE_PAIRS} true pairs "
+            "are listed, not judged."
+        ),
+        partitions_def=partitions_def,
+        additional_deps=[assets.SILVER_CONVERSIONS, assets.SILVER_REGISTRATIONS],
+        pool="warehouse",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        checked = weeks_of(context)
+        store = warehouse.get()
+        # the checked weeks and their histories, each with the week on either side its matching window reaches
+        first = checked[0] - timedelta(weeks=delay.HISTORY_WEEKS + 1)
+        needed = [first + timedelta(weeks=n) for n in range((checked[-1] - first).days // 7 + 2)]
+        conversions = store.read(table_name(assets.SILVER_CONVERSIONS), needed)
+        registrations = store.read(table_name(assets.SILVER_REGISTRATIONS), needed)
+        fitted_weeks = (
+            sorted(set(conversions.get_column("week_start")) & set(needed[1:-1]))
+            if conversions.height and registrations.height else []
+        )
+        fits = {week: matching.week_delay_fit(conversions, registrations, week) for week in fitted_weeks}
+        table = delay.steadiness(fits, checked)
+        shifted = table.filter(pl.col("shifted").fill_null(False))
+        worst = table.drop_nulls("shift").sort("shift", descending=True).head(1)
+        plot = "none"
+        if worst.height:
+            week = worst.item(0, "week_start")
+            history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay.HISTORY_WEEKS:]
+            plot = delay.delay_text_plot(
+                {f"week of {week}": fits[week], f"{len(history)} weeks before": history}
+            )
+        return dg.AssetCheckResult(
+            passed=shifted.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "weeks_checked": table.filter(pl.col("shifted").is_not_null()).height,
+                "failure_count": shifted.height,
+                "sample_failing_rows": dg.MetadataValue.md(markdown_table(shifted.head(SAMPLE_ROWS)) or "none"),
+                "fitted_delay_by_week": dg.MetadataValue.md(markdown_table(table) or "none"),
+                "delay_quantiles": dg.MetadataValue.json(
+                    {str(row["week_start"]): {name: value for name, value in row.items() if name != "week_start"}
+                     for row in table.iter_rows(named=True)}
+                ),
+                "delay_plot": dg.MetadataValue.md(plot),
+            },
+        )
+
+    return _check
+
+
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     weekly = {"partitions_def": partitions_def}
     return [
@@ -101,6 +170,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.SILVER_REGISTRATIONS, REGISTRATIONS, **weekly),
         schema_check(assets.CONVERSION_QUARANTINE, QUARANTINE, **weekly),
         schema_check(assets.CONVERSION_MATCHES, MATCHES, **weekly),
+        delay_steady_check(partitions_def),
         _weekly_reconciliation(assets.SILVER_CONVERSIONS, assets.BRONZE_CONVERSIONS, "conversions", partitions_def),
         _weekly_reconciliation(assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", partitions_def),
         reconciliation_check(

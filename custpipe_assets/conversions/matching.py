@@ -200,11 +200,45 @@ def match_week(
     The inputs may hold more than the week (e.g. everything); only `matching_window` is used, and only pairs
     whose conversion lies in the week are returned, so weekly partitions never claim a conversion twice.
     """
+    return match_week_and_fit(
+        conversions, registrations, week_start, lookahead=lookahead, window=window, delay=delay,
+        min_confidence=min_confidence,
+    )[0]
+
+
+def match_week_and_fit(
+    conversions: pl.DataFrame,
+    registrations: pl.DataFrame,
+    week_start: date,
+    *,
+    lookahead: timedelta = DEFAULT_LOOKAHEAD,
+    window: timedelta = CANDIDATE_WINDOW,
+    delay: DelayFit | None = None,
+    min_confidence: float = MIN_CONFIDENCE,
+) -> tuple[pl.DataFrame, DelayFit]:
+    """`match_week`, and the delay it matched by (the week's own fit unless `delay` is given)."""
     pairs, week_begins = _week_pairs(conversions, registrations, week_start, lookahead, window)
     if delay is None:
         delay = _fit_week(conversions, registrations, pairs, week_begins, window)
     in_week = pl.col("created_at").is_between(week_begins, week_begins + timedelta(weeks=1), closed="left")
-    return assign(pairs, delay, min_confidence=min_confidence).filter(in_week)
+    return assign(pairs, delay, min_confidence=min_confidence).filter(in_week), delay
+
+
+def fit_latest_weeks(
+    conversions: pl.DataFrame, registrations: pl.DataFrame, weeks: int, *, window: timedelta = CANDIDATE_WINDOW
+) -> tuple[DelayFit, list[date]] | None:
+    """The delay fitted on the conversions of the latest `weeks` weeks that have any (by `week_start`), and those
+    weeks; None when there are no conversions."""
+    if conversions.is_empty():
+        return None
+    latest = sorted(conversions.get_column("week_start").unique())[-weeks:]
+    begins = datetime(latest[0].year, latest[0].month, latest[0].day, tzinfo=UTC) - window
+    ends = datetime(latest[-1].year, latest[-1].month, latest[-1].day, tzinfo=UTC) + timedelta(weeks=1) + window
+    return fit_conversion_delay(
+        conversions.filter(pl.col("week_start").is_in(latest)),
+        registrations.filter(pl.col("registered_at").is_between(begins, ends, closed="left")),
+        window=window,
+    ), latest
 
 
 def match_nearest_in_time(

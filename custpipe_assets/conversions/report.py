@@ -2,7 +2,8 @@
 
 What belongs here: turning silver conversions, silver registrations and the matches into
 - tables: conversions, share and registration rate (matched conversions / conversions) by page category,
-  UI element, device and country; important_score by page category; the conversion -> registration delay;
+  UI element, device and country; important_score by page category; the conversion -> registration delay of
+  the matches, and the delay the matcher fitted from the data (its quantiles, when the caller passes the fit);
 - charts: matplotlib figures (Agg canvas, no pyplot state) as PNG bytes, written to a folder on request;
 - Markdown: the insights in words and the action steps they suggest, every number and every choice of
   sentence computed from the tables, plus a variant with the charts embedded as base64 images, which is what
@@ -20,10 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
+from custpipe_assets.conversions.delay import SUMMARY_QUANTILES, DelayFit
 from custpipe_assets.conversions.transforms import unmapped_measurement_categories
 
 # segment column -> label of its missing values
@@ -41,6 +45,7 @@ DEVICE_GAP_WORTH_ACTING = 0.05
 UNMATCHED_REGISTRATIONS_WORTH_ACTING = 0.05
 DELAY_BIN_MINUTES = 2
 TOP_SEGMENTS_CHARTED = 15
+FITTED_DELAY_COLORS = 32  # the fitted-delay chart is attached to every week of the matches: kept small
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,15 @@ class ConversionReport:
     markdown: str
 
 
-def build_report(conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame) -> ConversionReport:
-    """Compute tables, charts and insights from silver conversions, silver registrations and the matches."""
+def build_report(
+    conversions: pl.DataFrame,
+    registrations: pl.DataFrame,
+    matches: pl.DataFrame,
+    delay: DelayFit | None = None,
+    delay_label: str = "the report's weeks",
+) -> ConversionReport:
+    """Compute tables, charts and insights from silver conversions, silver registrations and the matches; with
+    `delay` (the matcher's fit, over `delay_label`) also the fitted delay's quantiles and its chart."""
     tables = report_tables(conversions, registrations, matches)
     charts = {
         f"registration_rate_by_{segment}": _rate_chart(tables[f"by_{segment}"], segment)
@@ -61,7 +73,10 @@ def build_report(conversions: pl.DataFrame, registrations: pl.DataFrame, matches
     }
     charts["important_score_by_page_category"] = _score_chart(_matched_scores(conversions, registrations, matches))
     charts["delay_distribution"] = _delay_chart(tables["delay_histogram"])
-    return ConversionReport(tables=tables, charts=charts, markdown=insights_markdown(tables))
+    if delay is not None:
+        tables["fitted_delay"] = fitted_delay_table(delay)
+        charts["fitted_delay"] = fitted_delay_chart(delay, f"Delay fitted from {delay_label}")
+    return ConversionReport(tables=tables, charts=charts, markdown=insights_markdown(tables, delay_label))
 
 
 def report_tables(
@@ -113,7 +128,7 @@ def report_tables(
     return tables
 
 
-def insights_markdown(tables: dict[str, pl.DataFrame]) -> str:
+def insights_markdown(tables: dict[str, pl.DataFrame], delay_label: str = "the report's weeks") -> str:
     """Insights and the actions they suggest, in words; each sentence is chosen and filled from the tables."""
     overview = tables["overview"].row(0, named=True)
     insights: list[str] = []
@@ -151,7 +166,9 @@ def insights_markdown(tables: dict[str, pl.DataFrame]) -> str:
     )
     _empty_ui_insight(tables["by_ui_element"], insights, actions)
     _score_insight(tables["important_score_by_page_category"], insights, actions)
-    _delay_insight(tables["delay_summary"], insights, actions)
+    _delay_insight(tables["delay_summary"], insights)
+    if "fitted_delay" in tables:
+        _fitted_delay_insight(tables["fitted_delay"], delay_label, insights)
     _quality_insight(overview, tables["unmapped_measurement_categories"], insights, actions)
     lines = ["# Conversions report", "", "## Insights", ""]
     lines += [f"- {sentence}" for sentence in insights]
@@ -159,7 +176,52 @@ def insights_markdown(tables: dict[str, pl.DataFrame]) -> str:
     numbered = [f"{number}. {action}" for number, action in enumerate(actions, start=1)]
     lines += numbered or ["No segment stands out enough to act on."]
     lines += ["", "## Registration rate by page category", "", _markdown_table(tables["by_page_category"]), ""]
+    if "fitted_delay" in tables:
+        lines += [f"## The delay the matcher fitted from {delay_label}", "",
+                  "Seconds from conversion to registration below which each share of the true pairs falls.", "",
+                  _markdown_table(tables["fitted_delay"]), ""]
     return "\n".join(lines)
+
+
+def fitted_delay_table(delay: DelayFit) -> pl.DataFrame:
+    """The fitted delay's quantiles: share of true pairs, seconds, and the same in words."""
+    seconds = delay.quantiles_seconds(SUMMARY_QUANTILES)
+    return pl.DataFrame({
+        "share_of_true_pairs": [f"{round(q * 100)}%" for q in SUMMARY_QUANTILES],
+        "within_seconds": [round(float(value), 1) for value in seconds],
+        "within": [_duration(float(value)) for value in seconds],
+    })
+
+
+def fitted_delay_chart(delay: DelayFit, title: str) -> bytes:
+    """Candidate pairs per bin of ln(1 + delay) against what the fit explains them by: chance pairs (measured from
+    the wrong-way pairs) plus true pairs spread by the fitted density; the 10th, 50th and 90th percentiles marked."""
+    histogram = delay.histogram
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.add_subplot()
+    if histogram.height:
+        lower = np.log1p(histogram["from_seconds"].to_numpy())
+        upper = np.log1p(histogram["to_seconds"].to_numpy())
+        grid = np.concatenate([lower, upper[-1:]])
+        cdf = np.concatenate([[0.0], np.cumsum(np.diff(grid) * delay.density_in_log_delay((grid[1:] + grid[:-1]) / 2))])
+        true_pairs = delay.total_true_pairs * np.diff(cdf)
+        chance = histogram["expected_chance_pairs"].to_numpy()
+        axes.bar(lower, histogram["candidate_pairs"].to_list(), width=upper - lower, align="edge", color="#c9d6e3",
+                 label="candidate pairs (registration after the conversion)")
+        middle = (lower + upper) / 2
+        axes.plot(middle, chance, color="#888888", linestyle="--", label="chance pairs (from wrong-way pairs)")
+        axes.plot(middle, chance + true_pairs, color="#3b75af", label="fit: chance + true pairs")
+        for q in (0.1, 0.5, 0.9):
+            axes.axvline(math.log1p(delay.quantile_seconds(q)), color="#d62728", linewidth=0.8, linestyle=":")
+        axes.set_yscale("symlog", linthresh=1)
+        ticks = {0: "0", 1: "1 s", 10: "10 s", 60: "1 min", 600: "10 min", 3600: "1 h", 6 * 3600: "6 h"}
+        shown = {tick: label for tick, label in ticks.items() if tick <= delay.window_seconds}
+        axes.set_xticks([math.log1p(tick) for tick in shown], list(shown.values()))
+        axes.legend(loc="upper right", fontsize=8)
+    axes.set_xlabel("delay from conversion to registration (log scale; dotted: 10th, 50th, 90th percentile)")
+    axes.set_ylabel("pairs per bin")
+    axes.set_title(title)
+    return _png(figure, colors=FITTED_DELAY_COLORS)
 
 
 def write_report(report: ConversionReport, out_dir: Path) -> list[Path]:
@@ -312,7 +374,7 @@ def _score_insight(table: pl.DataFrame, insights: list[str], actions: list[str])
         )
 
 
-def _delay_insight(table: pl.DataFrame, insights: list[str], actions: list[str]) -> None:
+def _delay_insight(table: pl.DataFrame, insights: list[str]) -> None:
     summary = table.row(0, named=True)
     if not summary["matched"]:
         return
@@ -320,12 +382,23 @@ def _delay_insight(table: pl.DataFrame, insights: list[str], actions: list[str])
         f"Registrations follow their conversion after {summary['median_minutes']:.1f} minutes (median); "
         f"90% within {summary['p90_minutes']:.1f}, {_pct(summary['share_within_30_minutes'])} within 30."
     )
-    tighter = math.ceil(summary["p99_minutes"] / 5) * 5
-    if tighter < 60:
-        actions.append(
-            f"Tighten the matching window from 60 to {tighter} minutes (99% of matches fall inside) to cut chance "
-            "matches with unrelated registrations."
-        )
+
+
+def _fitted_delay_insight(table: pl.DataFrame, delay_label: str, insights: list[str]) -> None:
+    within = dict(zip(table["share_of_true_pairs"], table["within"], strict=True))
+    insights.append(
+        f"The delay the matcher learned from {delay_label}: half of the true pairs register within {within['50%']}, "
+        f"10% within {within['10%']}, 90% within {within['90%']} (it is fitted from the data, not assumed)."
+    )
+
+
+def _duration(seconds: float) -> str:
+    """1.5 s, 4.2 min, 2.0 h: a delay in the unit a person would say it in."""
+    if seconds < 90:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _quality_insight(overview: dict, unmapped: pl.DataFrame, insights: list[str], actions: list[str]) -> None:
@@ -370,11 +443,17 @@ def _markdown_table(frame: pl.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, colors: int | None = None) -> bytes:
+    """The figure as PNG bytes; with `colors`, reduced to that many (a quarter of the size, for charts attached to
+    every weekly partition)."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return buffer.getvalue()
+    if colors is None:
+        return buffer.getvalue()
+    reduced = io.BytesIO()
+    Image.open(buffer).convert("RGB").quantize(colors).save(reduced, format="PNG", optimize=True)
+    return reduced.getvalue()
 
 
 def _rate_chart(table: pl.DataFrame, segment: str) -> bytes:

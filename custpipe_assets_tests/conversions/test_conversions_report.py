@@ -7,7 +7,7 @@ import matplotlib.image
 import polars as pl
 import pytest
 
-from custpipe_assets.conversions.matching import MATCH_SCHEMA, match_conversions
+from custpipe_assets.conversions.matching import MATCH_SCHEMA, fit_conversion_delay, match_conversions
 from custpipe_assets.conversions.report import build_report, markdown_with_embedded_charts, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -92,7 +92,7 @@ def test_insights_and_actions_are_computed_from_the_data(hand_report):
     assert "By page category, `A` registers best (80.0% of 100) and `B` worst (40.0% of 100)" in markdown
     assert "Steer traffic toward `A` pages and review the path from `B` pages" in markdown
     assert "`A` pages score highest on important_score (mean 8.0), from `B` lowest (mean 4.0)" in markdown
-    assert "Tighten the matching window from 60 to 15 minutes" in markdown
+    assert "The delay the matcher learned" not in markdown, "no fitted delay was passed"
     assert "70 conversions (33.3%) carry no UI element." in markdown
     assert "Audit the" not in markdown, "devices register alike here: no device action"
 
@@ -149,7 +149,7 @@ def test_no_conversions_gives_a_report_not_a_crash():
 def test_report_on_the_sample_accounts_for_every_conversion_and_match(conversions_sample, tmp_path):
     convs, regs = conversions_sample.conversions.rows, conversions_sample.registrations.rows
     matches = match_conversions(convs, regs)
-    report = build_report(convs, regs, matches)
+    report = build_report(convs, regs, matches, fit_conversion_delay(convs, regs), "the sample's 8 weeks")
     matched_ids = set(matches.get_column("conversion_id"))
     for segment in ("page_category", "ui_element", "device", "country"):
         table = report.tables[f"by_{segment}"]
@@ -160,4 +160,19 @@ def test_report_on_the_sample_accounts_for_every_conversion_and_match(conversion
     device = dict(report.tables["by_device"].select("device", "registration_rate").iter_rows())
     assert device["mobile"] == pytest.approx(expected_mobile_rate)
     assert "## Action steps" in report.markdown and "1. " in report.markdown
-    assert len(write_report(report, tmp_path)) == 7
+    assert len(write_report(report, tmp_path)) == 8  # seven charts, with the fitted delay's, and report.md
+
+
+def test_the_fitted_delay_shows_in_the_report_as_quantiles_a_sentence_and_a_chart(conversions_sample):
+    convs, regs = conversions_sample.conversions.rows, conversions_sample.registrations.rows
+    report = build_report(convs, regs, match_conversions(convs, regs), fit_conversion_delay(convs, regs), "the sample")
+    within = dict(report.tables["fitted_delay"].select("share_of_true_pairs", "within_seconds").iter_rows())
+    # the sample plants the minutes regime: median 5 minutes, 95% within 16 (delays drawn from 1 to 50 minutes)
+    assert 200 <= within["50%"] <= 400 and 60 <= within["10%"] < within["50%"] < within["90%"] <= 1200
+    assert list(within) == ["10%", "25%", "50%", "75%", "90%", "99%"]
+    assert "## The delay the matcher fitted from the sample" in report.markdown
+    assert "The delay the matcher learned from the sample: half of the true pairs register within " in report.markdown
+    assert report.charts["fitted_delay"].startswith(PNG_SIGNATURE)
+    assert f"![fitted_delay](data:image/png;base64,{base64.b64encode(report.charts['fitted_delay']).decode()})" in (
+        markdown_with_embedded_charts(report)
+    )
