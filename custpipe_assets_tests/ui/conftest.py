@@ -1,5 +1,6 @@
 """Fixtures for the browser tests of the Dagster UI: a real `dagster dev` on 127.0.0.1 over a temporary landing
-folder, warehouse and instance that already holds one run of the main job, and Debian's Chromium driven by Playwright.
+folder, warehouse and instance that already holds the main job's runs (`make run`, then `make dev`), and Debian's
+Chromium driven by Playwright.
 
 Screenshots (one per step, plus one for any failing test) and the server's log go to test-artifacts/ui/.
 """
@@ -27,7 +28,7 @@ from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
     Settings,
 )
-from custpipe_assets.sample.customers import generate_customers_landing
+from custpipe_assets.sample import generate_sample
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import INSTANCE_YAML, RunSummary, run_everything
 
@@ -46,7 +47,8 @@ PAGE_TIMEOUT_MS = 60_000
 SERVER_START_TIMEOUT_S = 180.0
 SERVER_STOP_GRACE_S = 5.0
 # Runs started by sensors and schedules wait in the queue forever, so the run a test launches is the only one
-# touching the warehouse (the arrival sensor would otherwise ingest every landed week while the tests click).
+# touching the warehouse (a materialization from a test would otherwise start automation's follow-up runs while
+# the tests click). A run they request is still recorded: the tests see whether any was.
 AUTOMATION_RUNS_HELD = {
     "tag_concurrency_limits": [
         {"key": "dagster/sensor_name", "limit": 0},
@@ -165,37 +167,38 @@ def running_dagster_dev(settings: Settings, dagster_home: Path, port: int, log_p
 
 @pytest.fixture(scope="module")
 def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
-    """`dagster dev` over a generated small landing folder, with one run of the main job already in its history.
-
-    The server loads its code while the main job runs in this process; both are done before any test begins.
+    """`make run`, then `make dev`: the main job over every domain of a generated sample (landed an hour ago, so
+    no file is still being copied), then `dagster dev` over the same landing folder, warehouse and instance.
     """
     root = tmp_path_factory.mktemp("dagster_ui")
     settings = Settings(landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=DEFAULT_FIRST_WEEK,
-                        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet")
-    generate_customers_landing(settings.landing_dir, seed=7, scale="small", first_week=settings.first_week, overwrite=True)
+                        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet", reports_dir=root / "reports")
+    generate_sample(settings.landing_dir, seed=7, first_week=settings.first_week)
+    landed = time.time() - 3600
+    for path in settings.landing_dir.rglob("*"):
+        os.utime(path, (landed, landed))
     dagster_home = root / "dagster_home"
     write_instance_yaml(dagster_home)
     port = free_local_port()
     log_path = root / "dagster_dev.log"
-    # Opened before the server starts, the instance creates its SQLite storages alone instead of racing the server.
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance, \
-            running_dagster_dev(settings, dagster_home, port, log_path) as process:
-        try:
-            history = run_everything(settings, instance=instance, log=lambda *_: None)
-            assert history.success, f"the main job failed before the UI tests could start: run {history.run_id}"
-            base_url = f"http://127.0.0.1:{port}"
-            wait_for_server(process, base_url, log_path)
-            yield DagsterUI(
-                base_url=base_url,
-                instance=instance,
-                location_name=workspace_location_name(WORKSPACE_YAML),
-                settings=settings,
-                definitions=build_definitions(settings),
-                history=history,
-            )
-        finally:
-            ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-            (ARTIFACTS_DIR / "dagster_dev.log").write_bytes(log_path.read_bytes())
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        history = run_everything(settings, instance=instance, log=lambda *_: None)
+        assert history.success, f"the main job failed before the UI tests could start: run {history.run_id}"
+        with running_dagster_dev(settings, dagster_home, port, log_path) as process:
+            try:
+                base_url = f"http://127.0.0.1:{port}"
+                wait_for_server(process, base_url, log_path)
+                yield DagsterUI(
+                    base_url=base_url,
+                    instance=instance,
+                    location_name=workspace_location_name(WORKSPACE_YAML),
+                    settings=settings,
+                    definitions=build_definitions(settings),
+                    history=history,
+                )
+            finally:
+                ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+                (ARTIFACTS_DIR / "dagster_dev.log").write_bytes(log_path.read_bytes())
 
 
 @pytest.fixture(scope="module")
