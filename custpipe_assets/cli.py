@@ -51,6 +51,7 @@ def _generate(args: argparse.Namespace) -> int:
     summary = generate_sample(
         landing, seed=args.seed, scale=args.scale, first_week=settings.first_week, overwrite=args.overwrite,
         progress=ProgressBar("transaction days") if show_progress else None,
+        delay_regime=args.delay_regime, conversions_density=args.conversions_density,
     )
     print(f"wrote the {args.scale} sample (seed {args.seed}) to {landing}")
     print(summary)
@@ -102,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--overwrite", action="store_true", help="write into a landing folder that has files")
     generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                           help="a progress bar on stderr (default: on for medium and large)")
+    generate.add_argument("--delay-regime", default="minutes", choices=["minutes", "seconds", "mixed"],
+                          help="conversions: how long after a conversion its registration comes (default minutes)")
+    generate.add_argument("--conversions-density", type=int, default=1, choices=[1, 10],
+                          help="conversions: 1x or 10x the sample's 400 conversions a week (default 1)")
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize every asset, week and check; print what was written")

@@ -117,6 +117,7 @@ TRAP_SHARE = 0.05  # of conversions: planted next to another country's conversio
 NOISE_SHARE = 0.10  # broker registrations without a conversion, relative to planted registrations
 DUPLICATE_ID_SHARE = 0.02
 DUPLICATE_BROKER_ROW_SHARE = 0.02
+SAMPLE_CONVERSIONS_PER_WEEK = 400  # the default sample's density (1x)
 DELAY_REGIMES = ("minutes", "seconds", "mixed")
 MIXED_SECONDS_SHARE = 0.5  # of registering conversions in the mixed regime: redirect-and-register
 
@@ -167,7 +168,7 @@ def generate_conversions_landing(
     seed: int = 7,
     first_week: date = date(2018, 9, 3),
     weeks: int = 8,
-    conversions_per_week: int = 400,
+    conversions_per_week: int = SAMPLE_CONVERSIONS_PER_WEEK,
     delay_regime: str = "minutes",
     overwrite: bool = False,
 ) -> LandingSummary:

@@ -173,3 +173,59 @@ def test_planted_story_rates_noise_traps_and_week_boundaries(conversions_sample)
         assert any(
             conversions[cid][0] < boundary <= registered_at for cid, registered_at in registered.items()
         ), f"a registration crosses into the week of {boundary:%Y-%m-%d}"
+
+
+def _planted_delays(landing: Path) -> list[float]:
+    """Seconds from each planted conversion to its registration, read from the written files."""
+    root = landing / "brokerchooser"
+    created_at: dict[str, datetime] = {}
+    for path in _batch_files(landing, "conversions", "conversions"):
+        for record in _records(path, ";")[1:]:
+            if len(record) == 7 and _created(record[5]) is not None:
+                created_at.setdefault(record[0], _created(record[5]))
+    delays = []
+    for conversion_id, key in _records(root / "_truth" / "matches.csv", ",")[1:]:
+        source_file, line_number = key.rsplit(":", 1)
+        line = (root / source_file).read_text("utf-8").splitlines()[int(line_number) - 1]
+        registered_at = datetime.fromtimestamp(int(next(csv.reader([line]))[0]), tz=UTC)
+        delays.append((registered_at - created_at[conversion_id]).total_seconds())
+    return delays
+
+
+def test_delay_regimes_plant_registrations_seconds_or_minutes_after_or_both(tmp_path):
+    delays = {}
+    for regime in ("seconds", "minutes", "mixed"):
+        generate_conversions_landing(tmp_path / regime, weeks=2, delay_regime=regime)
+        delays[regime] = _planted_delays(tmp_path / regime)
+    # seconds: redirect-and-register, 0 to 5 seconds (a few more where two broker rows would have been identical)
+    assert sum(d <= 5 for d in delays["seconds"]) >= 0.99 * len(delays["seconds"])
+    assert max(delays["seconds"]) <= 10
+    # minutes: 1 to 50 minutes, and the cross-country traps' 25 seconds to 3 minutes
+    assert min(delays["minutes"]) >= 25 and max(delays["minutes"]) <= 50 * 60 + 15 * 60
+    assert sorted(delays["minutes"])[len(delays["minutes"]) // 2] == pytest.approx(300, rel=0.2)
+    # mixed: about half of each
+    within_seconds = sum(d <= 5 for d in delays["mixed"]) / len(delays["mixed"])
+    assert 0.4 <= within_seconds <= 0.6
+    assert all(d <= 10 or d >= 25 for d in delays["mixed"])
+    with pytest.raises(ValueError, match="delay_regime"):
+        generate_conversions_landing(tmp_path / "other", delay_regime="hours")
+
+
+def test_the_default_sample_is_the_minutes_regime_at_1x_and_10x_is_ten_times_busier(tmp_path):
+    default = generate_conversions_landing(tmp_path / "default", weeks=1)
+    minutes = generate_conversions_landing(tmp_path / "minutes", weeks=1, delay_regime="minutes", conversions_per_week=400)
+    assert _files(tmp_path / "default") == _files(tmp_path / "minutes")
+    busier = generate_conversions_landing(tmp_path / "busier", weeks=1, conversions_per_week=4000)
+    assert (default.conversions, busier.conversions) == (400, 4000)
+    assert busier.planted_matches == pytest.approx(10 * minutes.planted_matches, rel=0.1)
+
+
+def test_custpipe_generate_exposes_the_regime_and_density_with_the_sample_as_default():
+    from custpipe_assets.cli import build_parser
+
+    defaults = build_parser().parse_args(["generate"])
+    assert (defaults.delay_regime, defaults.conversions_density) == ("minutes", 1)
+    chosen = build_parser().parse_args(["generate", "--delay-regime", "mixed", "--conversions-density", "10"])
+    assert (chosen.delay_regime, chosen.conversions_density) == ("mixed", 10)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--delay-regime", "hours"])
