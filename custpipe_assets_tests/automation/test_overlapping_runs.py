@@ -11,9 +11,9 @@ import pytest
 
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.sample.customers import generate_customers_landing
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import INSTANCE_YAML
+from custpipe_assets.sample.customers import generate_customers_landing
 
 RUN_ONE_WEEK = textwrap.dedent(
     """

@@ -3,7 +3,7 @@ materializations of a real Dagster instance (what ran is what the sensors compar
 
 import os
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -11,10 +11,10 @@ import pytest
 
 from custpipe_assets.conversions import assets as conversion_assets
 from custpipe_assets.core.landing import LandingResource
-from custpipe_assets.product_views import assets as product_view_assets
-from custpipe_assets.purchases.assets import BRONZE_TRANSACTIONS
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.definitions import build_definitions
+from custpipe_assets.product_views import assets as product_view_assets
+from custpipe_assets.purchases.assets import BRONZE_TRANSACTIONS
 
 pytestmark = pytest.mark.slow  # real (bronze-only) Dagster runs
 
@@ -99,7 +99,7 @@ def test_a_file_still_being_copied_waits_for_a_later_tick(tmp_path, instance):
 def test_the_schedule_runs_the_last_complete_week_on_monday_morning(tmp_path):
     schedule = _definitions(tmp_path).get_repository_def().get_schedule_def("weekly_transactions_schedule")
     assert schedule.cron_schedule == "0 4 * * 1" and schedule.execution_timezone in (None, "UTC")
-    monday = datetime(2018, 9, 17, 4, 0, tzinfo=timezone.utc)
+    monday = datetime(2018, 9, 17, 4, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
     assert [request.partition_key for request in result.run_requests] == ["2018-09-10"]  # not the week just begun
@@ -148,13 +148,13 @@ def test_the_conversions_schedule_reruns_the_week_before_the_one_that_ended(tmp_
     with dg.instance_for_test() as instance:
         def tick(monday: datetime):
             return schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
-        assert [_range(r) for r in tick(datetime(2018, 9, 24, 4, tzinfo=timezone.utc)).run_requests] == [
+        assert [_range(r) for r in tick(datetime(2018, 9, 24, 4, tzinfo=UTC)).run_requests] == [
             ("2018-09-10", "2018-09-17")
         ]
-        assert [_range(r) for r in tick(datetime(2018, 9, 10, 4, tzinfo=timezone.utc)).run_requests] == [
+        assert [_range(r) for r in tick(datetime(2018, 9, 10, 4, tzinfo=UTC)).run_requests] == [
             ("2018-09-03", "2018-09-03")  # no week before the first
         ]
-        assert tick(datetime(2018, 9, 3, 4, tzinfo=timezone.utc)).run_requests == []
+        assert tick(datetime(2018, 9, 3, 4, tzinfo=UTC)).run_requests == []
 
 
 def test_new_product_view_files_run_their_utc_week(tmp_path, instance):

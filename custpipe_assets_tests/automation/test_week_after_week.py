@@ -14,6 +14,7 @@ dagster.yaml and the generated sample:
 import json
 import os
 import smtplib
+import socketserver
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-import socketserver
+from typing import ClassVar
 
 import dagster as dg
 import polars as pl
@@ -204,9 +205,9 @@ def test_a_new_day_file_runs_exactly_its_week_and_the_gold_tables_follow(history
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((self.path, self.headers["Content-Type"], json.loads(body)))
         self.send_response(204)
@@ -219,7 +220,7 @@ class _Webhook(BaseHTTPRequestHandler):
 class _SmtpHandler(socketserver.StreamRequestHandler):
     """Enough of SMTP (RFC 5321) for smtplib: EHLO with AUTH PLAIN, MAIL, RCPT, DATA, QUIT."""
 
-    messages: list = []
+    messages: ClassVar[list] = []
 
     def handle(self):
         def reply(line: str):
@@ -305,7 +306,7 @@ def test_a_failed_run_produces_an_alert_record_posted_to_the_webhook_and_mailed(
     assert posted["run_id"] == failed.run_id and posted["failed_steps"] == record["failed_steps"]
     (mail,) = _SmtpHandler.messages
     assert "data-team@example.com" in mail["to"][0] and mail["auth"]
-    assert f"Subject: [custpipe] run failed: weekly_transactions week 2018-09-10" in mail["data"]
+    assert "Subject: [custpipe] run failed: weekly_transactions week 2018-09-10" in mail["data"]
     assert failed.run_id in mail["data"]
 
     history.tick(FAILURE_SENSOR, build_definitions(settings))  # the next tick: no second alert for the same run

@@ -28,9 +28,9 @@ from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
     Settings,
 )
-from custpipe_assets.sample import generate_sample
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import INSTANCE_YAML, RunSummary, run_everything
+from custpipe_assets.sample import generate_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"

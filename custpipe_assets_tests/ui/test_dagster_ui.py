@@ -18,8 +18,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from custpipe_assets.core.automation import AUTOMATION_SENSOR, GOLD_FRESHNESS
 from custpipe_assets.purchases import assets
-from custpipe_assets.segmentation import assets as segmentation
 from custpipe_assets.purchases.reference import CUSTOMERS_FILE, PRODUCTS_FILE
+from custpipe_assets.segmentation import assets as segmentation
 
 RUN_TIMEOUT_MS = 120_000
 SENSORS_TICKED_TIMEOUT_S = 240  # the daemon ticks each sensor soon after it starts, one after the other
