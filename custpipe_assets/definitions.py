@@ -59,8 +59,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         description="Every asset and check; launched over a range of weeks it runs as one run.",
     )
     resources = {
-        "io_manager": WarehouseIOManager(path=str(settings.warehouse)),
-        "warehouse": WarehouseResource(path=str(settings.warehouse)),
+        "io_manager": WarehouseIOManager(path=str(settings.warehouse), data_path=settings.ducklake_data_path),
+        "warehouse": WarehouseResource(path=str(settings.warehouse), data_path=settings.ducklake_data_path),
         "landing": LandingResource(path=str(settings.landing_dir)),
         "purchases_api": purchases_api(settings),
     }

@@ -162,7 +162,8 @@ def run_everything(
     if unknown:
         raise SettingsError(f"unknown domain(s) {', '.join(unknown)}; choose from {', '.join(DOMAINS)}")
     ensure_landing(settings, log=log)
-    with Warehouse(settings.warehouse).connect():  # one clear error up front rather than a failure in every step
+    warehouse = Warehouse(settings.warehouse, data_path=settings.ducklake_data_path)
+    with warehouse.connect():  # one clear error up front rather than a failure in every step
         pass
     definitions = build_definitions(settings)
     instance = instance or dg.DagsterInstance.get()
@@ -187,7 +188,7 @@ def run_everything(
         runs.append(DomainRun(source.name, result.run_id, result.success, weeks))
         evaluations += result.get_asset_check_evaluations()
     summary = RunSummary(
-        all(run.success for run in runs), runs, skipped, Warehouse(settings.warehouse).table_counts()
+        all(run.success for run in runs), runs, skipped, warehouse.table_counts()
     )
     for evaluation in evaluations:
         label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

@@ -18,6 +18,7 @@ FIRST_WEEK_ENV = "CUSTPIPE_FIRST_WEEK"
 PURCHASES_API_URL_ENV = "CUSTPIPE_PURCHASES_API_URL"
 CTR_SNAPSHOT_ENV = "CUSTPIPE_CTR_SNAPSHOT"
 REPORTS_DIR_ENV = "CUSTPIPE_REPORTS_DIR"
+DUCKLAKE_DATA_PATH_ENV = "CUSTPIPE_DUCKLAKE_DATA_PATH"
 ALERT_WEBHOOK_URL_ENV = "CUSTPIPE_ALERT_WEBHOOK_URL"
 SMTP_HOST_ENV = "CUSTPIPE_SMTP_HOST"
 SMTP_PORT_ENV = "CUSTPIPE_SMTP_PORT"
@@ -88,11 +89,12 @@ class AlertSettings:
 @dataclass(frozen=True)
 class Settings:
     landing_dir: Path
-    warehouse: Path
+    warehouse: Path | str  # a DuckDB file, or a DuckLake target `ducklake:postgres:...` (kept as text)
     first_week: date
     purchases_api_url: str | None = None
     ctr_snapshot: Path = Path(DEFAULT_CTR_SNAPSHOT).absolute()
     reports_dir: Path = Path(DEFAULT_REPORTS_DIR).absolute()
+    ducklake_data_path: str | None = None  # where a DuckLake warehouse writes its Parquet files
     alerts: AlertSettings = AlertSettings()
 
     @classmethod
@@ -100,11 +102,12 @@ class Settings:
         environ = os.environ if environ is None else environ
         return cls(
             landing_dir=Path(environ.get(LANDING_DIR_ENV) or DEFAULT_LANDING_DIR).absolute(),
-            warehouse=Path(environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).absolute(),
+            warehouse=warehouse_target(environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE),
             first_week=parse_first_week(environ.get(FIRST_WEEK_ENV) or DEFAULT_FIRST_WEEK.isoformat()),
             purchases_api_url=environ.get(PURCHASES_API_URL_ENV) or None,
             ctr_snapshot=Path(environ.get(CTR_SNAPSHOT_ENV) or DEFAULT_CTR_SNAPSHOT).absolute(),
             reports_dir=Path(environ.get(REPORTS_DIR_ENV) or DEFAULT_REPORTS_DIR).absolute(),
+            ducklake_data_path=ducklake_data_path(environ.get(DUCKLAKE_DATA_PATH_ENV)),
             alerts=AlertSettings.from_env(environ),
         )
 
@@ -120,9 +123,22 @@ class Settings:
             CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
             REPORTS_DIR_ENV: str(self.reports_dir),
             **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
+            **({DUCKLAKE_DATA_PATH_ENV: self.ducklake_data_path} if self.ducklake_data_path else {}),
             **self.alerts.environment(),
         })
         return environment
+
+
+def warehouse_target(value: str) -> Path | str:
+    """A DuckDB file path (made absolute) or a DuckLake target `ducklake:...` (README: Beyond one machine), as is."""
+    return value if value.startswith("ducklake:") else Path(value).absolute()
+
+
+def ducklake_data_path(value: str | None) -> str | None:
+    """A local data path made absolute (every worker resolves it alike); a URL (s3://...) as written."""
+    if not value:
+        return None
+    return value if "://" in value else str(Path(value).absolute())
 
 
 def parse_first_week(value: str) -> date:

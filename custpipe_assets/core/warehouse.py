@@ -8,6 +8,10 @@ Why our own IO manager rather than dagster-duckdb-polars' DuckDBPolarsIOManager:
   holds one week in memory, not the whole range.
 Asset key `["silver", "transaction_lines"]` is the table `silver.transaction_lines`; weekly tables carry their
 partition in a DATE column named `week_start`.
+
+The same interface serves a DuckLake (`CUSTPIPE_WAREHOUSE=ducklake:postgres:...`, see `ducklake.py`): the lake is
+attached and USEd, a week is written under a per-partition lock, and a transaction that loses a commit race to
+another writer is redone.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import pandas as pd
 import polars as pl
 import polars.selectors as cs
 
+from custpipe_assets.core import ducklake
 from custpipe_assets.core.metadata import PREVIEW_ROWS, counts_by, table_metadata
-from custpipe_assets.core.settings import WAREHOUSE_ENV
+from custpipe_assets.core.settings import DUCKLAKE_DATA_PATH_ENV, WAREHOUSE_ENV
 
 logger = logging.getLogger(__name__)
 PARTITION_COLUMN = "week_start"
@@ -110,13 +115,24 @@ class WrittenWeeks:
 class Warehouse:
     """Plain access to the warehouse file, shared by the IO manager, checks, the CLI summary and tests."""
 
-    def __init__(self, path: str | Path, *, lock_timeout_s: float = 120.0):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, lock_timeout_s: float = 120.0, data_path: str | None = None):
+        self.lake = ducklake.DuckLakeTarget.parse(str(path), data_path) if ducklake.is_ducklake(path) else None
+        self.path = Path(path) if self.lake is None else path
         self.lock_timeout_s = lock_timeout_s
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, waiting while another process holds DuckDB's single-writer lock."""
+        """Open the file, waiting while another process holds DuckDB's single-writer lock (or attach the lake)."""
+        if self.lake is not None:
+            try:
+                connection = ducklake.connect(self.lake, DUCKDB_CONFIG)
+            except (duckdb.Error, OSError) as error:
+                raise WarehouseUnavailableError(self._unavailable(str(error))) from error
+            try:
+                yield connection
+            finally:
+                connection.close()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -139,6 +155,13 @@ class Warehouse:
             connection.close()
 
     def _unavailable(self, reason: str) -> str:
+        if self.lake is not None:
+            return (
+                f"cannot attach the DuckLake {ducklake.PREFIX}{self.lake.catalog} "
+                f"(data path {self.lake.data_path or 'as stored in its catalog'}): {reason}. "
+                f"Set {WAREHOUSE_ENV} to a reachable ducklake:postgres:... catalog and {DUCKLAKE_DATA_PATH_ENV} "
+                "to a path every worker can write."
+            )
         return (
             f"cannot open the DuckDB warehouse at {self.path}: {reason}. "
             f"Set {WAREHOUSE_ENV} to a writable DuckDB file path."
@@ -148,12 +171,44 @@ class Warehouse:
 
     def replace_table(self, table: str, frame: pl.DataFrame | pd.DataFrame) -> None:
         """Replace an unpartitioned table with `frame`, atomically."""
-        with self.connect() as connection:
-            connection.execute(f"create schema if not exists {table.split('.')[0]}")
+        with self.connect() as connection, self._writing(connection) as guarded:
+            guarded(None, lambda: connection.execute(f"create schema if not exists {table.split('.')[0]}"))
             connection.register("incoming", frame)
-            connection.execute("begin transaction")
-            connection.execute(f"create or replace table {table} as select * from incoming")
-            connection.execute("commit")
+
+            def replace() -> None:
+                connection.execute("begin transaction")
+                try:
+                    connection.execute(f"create or replace table {table} as select * from incoming")
+                    connection.execute("commit")
+                except BaseException:
+                    _rollback(connection)
+                    raise
+
+            guarded((table, None), replace)
+
+    @contextlib.contextmanager
+    def _writing(self, connection: duckdb.DuckDBPyConnection) -> Iterator[Callable[[tuple | None, Callable], None]]:
+        """`guarded(lock, write)`: on a DuckDB file, just `write()`; on a DuckLake, `write()` under the advisory lock
+        of `lock` (table, week or None for the whole table; no lock for None) and redone after a commit conflict."""
+        if self.lake is None:
+            yield lambda _lock, write: write()
+            return
+        locks = ducklake.PartitionLocks(self.lake.postgres_dsn) if self.lake.postgres_dsn else None
+
+        def guarded(lock: tuple | None, write: Callable[[], object]) -> None:
+            def attempt() -> object:
+                if lock is None or locks is None:
+                    return write()
+                with locks.hold(*lock):
+                    return write()
+
+            ducklake.retry_conflicts(attempt)
+
+        try:
+            yield guarded
+        finally:
+            if locks is not None:
+                locks.close()
 
     def replace_week(self, table: str, week: date, frame: pl.DataFrame) -> None:
         """Replace one week of a weekly table in one transaction: the week is either the old rows or the new ones."""
@@ -170,21 +225,26 @@ class Warehouse:
         rows: dict[date, int] = {}
         reasons: dict[date, dict[str, int]] = {}
         preview: pl.DataFrame | None = None
-        with self.connect() as connection:
-            connection.execute(f"create schema if not exists {table.split('.')[0]}")
+        with self.connect() as connection, self._writing(connection) as guarded:
+            guarded(None, lambda: connection.execute(f"create schema if not exists {table.split('.')[0]}"))
             for position, (week, frame) in enumerate(batches, start=1):
                 incoming = _with_week(frame, week)
                 connection.register("incoming", incoming)
-                connection.execute("begin transaction")
+
+                def replace(week: date = week) -> None:
+                    connection.execute("begin transaction")
+                    try:
+                        if not _table_exists(connection, table):
+                            connection.execute(f"create table {table} as select * from incoming limit 0")
+                        connection.execute(f"delete from {table} where {PARTITION_COLUMN} = ?", [week])
+                        connection.execute(f"insert into {table} by name select * from incoming")
+                        connection.execute("commit")
+                    except BaseException:
+                        _rollback(connection)
+                        raise
+
                 try:
-                    if not _table_exists(connection, table):
-                        connection.execute(f"create table {table} as select * from incoming limit 0")
-                    connection.execute(f"delete from {table} where {PARTITION_COLUMN} = ?", [week])
-                    connection.execute(f"insert into {table} by name select * from incoming")
-                    connection.execute("commit")
-                except BaseException:
-                    connection.execute("rollback")
-                    raise
+                    guarded((table, week), replace)
                 finally:
                     connection.unregister("incoming")
                 rows[week] = incoming.height
@@ -219,7 +279,8 @@ class Warehouse:
         with self.connect() as connection:
             tables = connection.execute(
                 "select table_schema, table_name from information_schema.tables "
-                "where table_schema in ('bronze', 'silver', 'gold') order by 1, 2"
+                "where table_schema in ('bronze', 'silver', 'gold') and table_catalog = current_database() "
+                "order by 1, 2"
             ).fetchall()
             rows = [
                 {"table": f"{schema}.{name}", "rows": connection.execute(f"select count(*) from {schema}.{name}").fetchone()[0]}
@@ -238,9 +299,17 @@ def _table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     return bool(
         connection.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ? and table_catalog = current_database()",
+            [schema, name],
         ).fetchone()[0]
     )
+
+
+def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what is left of a transaction (a commit DuckLake refused has already ended it)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        connection.execute("rollback")
 
 
 def _with_week(frame: pl.DataFrame, week: date) -> pl.DataFrame:
@@ -272,18 +341,20 @@ class WarehouseResource(dg.ConfigurableResource):
     """The warehouse file for checks and assets that query it directly (read-side SQL, reconciliation)."""
 
     path: str
+    data_path: str | None = None  # a DuckLake's data path (CUSTPIPE_DUCKLAKE_DATA_PATH); unused for a DuckDB file
 
     def get(self) -> Warehouse:
-        return Warehouse(self.path)
+        return Warehouse(self.path, data_path=self.data_path)
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Stores Polars (or pandas) frames as DuckDB tables `<layer>.<table>`; weekly assets one week per transaction."""
 
     path: str
+    data_path: str | None = None  # a DuckLake's data path (CUSTPIPE_DUCKLAKE_DATA_PATH); unused for a DuckDB file
 
     def _warehouse(self) -> Warehouse:
-        return Warehouse(self.path)
+        return Warehouse(self.path, data_path=self.data_path)
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
