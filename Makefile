@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: setup browser run test test-fast lint format validate dev bench clean
+.PHONY: setup browser services cluster-up cluster-down run test test-fast lint format validate dev bench clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,19 @@ setup: $(INSTALLED)
 browser:  ## Debian's Chromium for the UI tests (apt; nothing to do when /usr/bin/chromium exists)
 	bash .ci/install_browser.sh
 
+services:  ## Debian's PostgreSQL and Redis for the local cluster and its test (apt; nothing to do when installed)
+	bash .ci/install_services.sh
+
+cluster-up: setup services  ## PostgreSQL, Redis and two Celery workers on 127.0.0.1 writing a DuckLake (data/cluster)
+	$(BIN)/custpipe cluster up
+
+cluster-down: setup  ## stop what cluster-up started, by PID
+	$(BIN)/custpipe cluster down
+
 run: setup  ## the main job: every asset, week and check into data/warehouse.duckdb
 	$(BIN)/custpipe run
 
-test: setup browser lint validate  ## lint, definitions validation, then the whole suite (2 workers), UI tests in a real browser included
+test: setup browser services lint validate  ## lint, definitions validation, then the whole suite (2 workers), UI tests in a real browser included
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: setup  ## the tests not marked ui or slow: pure transforms, readers, checks (under a minute)
@@ -42,11 +51,12 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000 over the same instance `m
 	$(BIN)/python -c "from custpipe_assets.run import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: setup  ## the benchmarks (see README): weekly counts, segmentation, product views + CTR API
+bench: setup services  ## the benchmarks (see README): weekly counts, segmentation, product views + CTR API, cluster
 	$(BIN)/python benchmarks/weekly_counts.py --scale medium
 	$(BIN)/python benchmarks/segmentation.py
 	$(BIN)/python benchmarks/ctr_api.py
 	$(BIN)/python benchmarks/matching.py
+	$(BIN)/python benchmarks/cluster.py
 
 clean:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/dagster_home data/reports data/serving

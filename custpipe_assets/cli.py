@@ -91,6 +91,28 @@ def _purchases_api(args: argparse.Namespace) -> int:
     return service_main(args.service_args)
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from custpipe_assets import cluster
+
+    if args.action == "up":
+        cluster.up(args.root, workers=args.workers, postgres_port=args.postgres_port, redis_port=args.redis_port)
+    elif args.action == "down":
+        cluster.down(args.root)
+    elif args.action == "status":
+        for name, alive in cluster.status(args.root).items() or {"cluster": False}.items():
+            print(f"{name}: {'running' if alive else 'not running'}")
+    else:
+        if not args.domain or not args.week:
+            raise SettingsError("custpipe cluster run needs --domain and --week (a Monday; twice for a range)")
+        weeks = sorted(date.fromisoformat(week) for week in args.week)
+        result = cluster.run(args.root, args.domain, weeks[0], weeks[-1])
+        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} ({args.domain}, {weeks[0]} .. {weeks[-1]})")
+        return 0 if result.success else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custpipe", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     purchases_api.add_argument("service_args", nargs=argparse.REMAINDER)
     purchases_api.set_defaults(handler=_purchases_api)
+
+    cluster = commands.add_parser(
+        "cluster", help="PostgreSQL, Redis and Celery workers on 127.0.0.1 writing a DuckLake (README: Beyond one machine)"
+    )
+    cluster.add_argument("action", choices=["up", "down", "status", "run"])
+    cluster.add_argument("--root", default="data/cluster", help="the cluster's folder (default data/cluster)")
+    cluster.add_argument("--workers", type=int, default=2)
+    cluster.add_argument("--postgres-port", type=int, default=15432)
+    cluster.add_argument("--redis-port", type=int, default=16379)
+    cluster.add_argument("--domain", choices=list(DOMAINS), help="run: the domain whose job runs")
+    cluster.add_argument("--week", action="append", help="run: the week (Monday); give it twice for a range")
+    cluster.set_defaults(handler=_cluster)
     return parser
 
 
