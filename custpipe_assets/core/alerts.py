@@ -34,18 +34,22 @@ RANGE_TAGS = ("dagster/partition", "dagster/asset_partition_range_start", "dagst
 
 def failure_record(run: dg.DagsterRun, message: str, step_errors: dict[str, str]) -> dict:
     """What a person needs to act on a failed run, as one JSON-able dict."""
-    return {
+    weeks = {name.rsplit("/", 1)[-1]: run.tags[name] for name in RANGE_TAGS if name in run.tags}
+    record = {
         "alert": "run_failure",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": run.run_id,
         "job": run.job_name,
-        "weeks": {name.rsplit("/", 1)[-1]: run.tags[name] for name in RANGE_TAGS if name in run.tags},
+        "weeks": weeks,
         "started_by": next((run.tags[name] for name in ("dagster/sensor_name", "dagster/schedule_name")
                             if name in run.tags), "a person"),
         "message": message,
         "failed_steps": step_errors,
         "ui_path": f"/runs/{run.run_id}",
     }
+    # one line a chat webhook (Slack, Teams, Mattermost incoming webhooks) shows as the message
+    record["text"] = f"custpipe: {run.job_name} {_weeks_text(record)} failed (run {run.run_id}): {message}".replace("  ", " ")
+    return record
 
 
 def deliver(record: dict, alerts: AlertSettings) -> dict[str, str]:

@@ -304,6 +304,7 @@ def test_a_failed_run_produces_an_alert_record_posted_to_the_webhook_and_mailed(
     ((path, content_type, posted),) = _Webhook.received
     assert path == "/alerts" and content_type == "application/json"
     assert posted["run_id"] == failed.run_id and posted["failed_steps"] == record["failed_steps"]
+    assert posted["text"].startswith(f"custpipe: weekly_transactions week 2018-09-10 failed (run {failed.run_id})")
     (mail,) = _SmtpHandler.messages
     assert "data-team@example.com" in mail["to"][0] and mail["auth"]
     assert "Subject: [custpipe] run failed: weekly_transactions week 2018-09-10" in mail["data"]
