@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 from markdown_it import MarkdownIt
 
+from custpipe_assets.core.settings import Settings
 from custpipe_assets.reporting.check_results import FAILED, PASSED, WARNING, CheckResultRecord, latest_check_results
 
 DEFAULT_OUT_DIR = "data/reports"
@@ -295,8 +296,9 @@ _HTML_PAGE = """<!doctype html>
 def main(argv: Sequence[str] | None = None) -> int:
     """`custpipe report [--out DIR]`: the report of the instance in DAGSTER_HOME (default: the one `custpipe run` uses)."""
     parser = argparse.ArgumentParser(prog="custpipe report", description="Write the asset check report.")
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT_DIR), help=f"default: {DEFAULT_OUT_DIR}")
+    parser.add_argument("--out", type=Path, help=f"default: CUSTPIPE_REPORTS_DIR or {DEFAULT_OUT_DIR}")
     args = parser.parse_args(argv)
+    out = args.out or Settings.from_env().reports_dir  # where the settings say, never the working directory's
     if "DAGSTER_HOME" not in os.environ:
         from custpipe_assets.run import DEFAULT_DAGSTER_HOME
 
@@ -306,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"custpipe report: no Dagster instance at {home} (DAGSTER_HOME). Run `custpipe run` first.", file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:
-        paths = write_check_report(instance, args.out)
+        paths = write_check_report(instance, out)
     summary = json.loads(paths.json.read_text(encoding="utf-8"))["summary"]
     print(f"checks: {summary['passed']} passed, {summary['failed']} failed, {summary['warnings']} warnings")
     for path in (paths.markdown, paths.json, paths.html):
