@@ -71,15 +71,36 @@ def _quoted(text: str) -> str:
 
 
 def load_extensions(connection: duckdb.DuckDBPyConnection) -> None:
-    """LOAD ducklake and postgres; the first time in this environment, install them from their wheels."""
+    """LOAD ducklake and postgres; the first time in this environment, install them from their wheels (one process
+    at a time: another may be writing the same file)."""
     for name in EXTENSIONS:
         try:
             connection.execute(f"load {name}")
+            continue
         except duckdb.Error:
-            import duckdb_extensions  # the offline wheels: duckdb-extension-ducklake, duckdb-extension-postgres
+            pass
+        with _installing():
+            try:
+                connection.execute(f"load {name}")
+            except duckdb.Error:
+                import duckdb_extensions  # the offline wheels: duckdb-extension-ducklake, duckdb-extension-postgres
 
-            duckdb_extensions.import_extension(name, con=connection)
-            connection.execute(f"load {name}")
+                duckdb_extensions.import_extension(name, con=connection)
+                connection.execute(f"load {name}")
+
+
+@contextlib.contextmanager
+def _installing() -> Iterator[None]:
+    """An exclusive lock on the extension folder while an extension is installed into it."""
+    import fcntl
+
+    EXTENSION_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    with open(EXTENSION_DIRECTORY / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _open(target: DuckLakeTarget, config: dict) -> duckdb.DuckDBPyConnection:
