@@ -97,6 +97,9 @@ def _cluster(args: argparse.Namespace) -> int:
     from custpipe_assets import cluster
 
     if args.action == "up":
+        from custpipe_assets.run import ensure_landing
+
+        ensure_landing(Settings.from_env())  # as `make run`: the small sample into an empty default landing folder
         cluster.up(args.root, workers=args.workers, postgres_port=args.postgres_port, redis_port=args.redis_port)
     elif args.action == "down":
         cluster.down(args.root)
