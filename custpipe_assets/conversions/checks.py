@@ -138,7 +138,7 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
             week = worst.item(0, "week_start")
             history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay.HISTORY_WEEKS:]
             plot = delay.delay_text_plot(
-                {f"week of {week}": fits[week], f"{len(history)} weeks before": history}
+                {f"week of {week}": fits[week], f"{len(history)} week{'' if len(history) == 1 else 's'} before": history}
             )
         return dg.AssetCheckResult(
             passed=shifted.is_empty(),
