@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from custpipe_assets.product_views import api, transforms
+from custpipe_assets.product_views.view_files import scan_view_file, source_name
 from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
 from custpipe_assets.sample.product_views import generate_product_views_landing
 
@@ -80,17 +81,17 @@ class Paths:
 
 
 def gold_per_minute(files: list[Path], paths: Paths) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """gold.ctr_per_minute over `files` (grouped by the UTC week in their names) and the bronze rejects."""
+    """gold.ctr_per_minute over `files` (by the UTC weeks of their events, as the assets run) and the bronze rejects."""
     orders = transforms.parse_orders_csv(paths.amaro / "orders.csv")
     items = transforms.parse_order_items_csv(paths.amaro / "order_items.csv")
     purchases = transforms.build_silver_purchases(orders.rows, items.rows).purchases
     by_week: dict[date, list[Path]] = {}
     for path in files:
-        day = date.fromisoformat(path.name[:10])
-        by_week.setdefault(day - timedelta(days=day.weekday()), []).append(path)
+        for week in scan_view_file(path, paths.views).weeks:
+            by_week.setdefault(week, []).append(path)
     gold, rejects = [], []
     for week, week_files in sorted(by_week.items()):
-        parsed = transforms.parse_product_view_files(week_files, paths.views)
+        parsed = transforms.parse_product_view_files(week_files, paths.views, week=week)
         views = transforms.build_silver_product_views(parsed.rows).views
         start = datetime(week.year, week.month, week.day)
         in_week = purchases.filter(
@@ -115,8 +116,8 @@ def prepare(paths: Paths, seed: int, days: int, views_per_day: int) -> None:
     if not (paths.readable_files.exists() and paths.snapshot.exists()):
         every_file = transforms.list_product_view_files(paths.views)
         gold, rejects = gold_per_minute(every_file, paths)
-        rejected = set(rejects.filter(line_number_or_position="file")["source_file"].to_list())
-        readable = [str(path) for path in every_file if str(path) not in rejected]
+        rejected = set(rejects.filter(pl.col("line_number").is_null() & pl.col("position").is_null())["source_file"].to_list())
+        readable = [str(path) for path in every_file if source_name(path, paths.views.parent.parent) not in rejected]
         api.publish_serving_snapshot(gold, paths.snapshot)
         paths.readable_files.write_text(json.dumps(readable, indent=1) + "\n")
 
