@@ -36,7 +36,7 @@ from true_delay_oracle import planted_delays, true_delay  # benchmarks/true_dela
 
 from custpipe_assets.conversions import matching, transforms
 from custpipe_assets.conversions.automation import LANDED_FILES, weeks_in_batch_file
-from custpipe_assets.conversions.generate import DELAY_REGIMES, generate_conversions_landing, read_planted_truth
+from custpipe_assets.sample.conversions import DELAY_REGIMES, generate_conversions_landing, read_planted_truth
 
 TARGET_AT_1X = (0.98, 0.95)  # precision, recall (the tests hold every regime to it)
 TARGET_AT_10X = (0.95, 0.95)  # where the regime makes it possible (the oracle says whether it does)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from custpipe_assets.conversions.generate import SAMPLE_CONVERSIONS_PER_WEEK, generate_conversions_landing
+from custpipe_assets.sample.conversions import SAMPLE_CONVERSIONS_PER_WEEK, generate_conversions_landing
 from custpipe_assets.sample.customers import GenerationSummary, generate_customers_landing
 from custpipe_assets.sample.product_views import generate_product_views_landing
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custpipe_assets.conversions.generate import generate_conversions_landing, read_planted_truth
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.transforms import (
     BronzeRead,
     Cleaned,

@@ -1,7 +1,7 @@
 """The BrokerChooser exports landed alone (conversion and broker batches, page-category mapping): `custpipe run`
 runs the conversions domain only, exits 0, and the matches score against the planted truth as on the full sample."""
 
-from custpipe_assets.conversions.generate import generate_conversions_landing, read_planted_truth
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.matching import match_quality
 from custpipe_assets.core.warehouse import Warehouse
 

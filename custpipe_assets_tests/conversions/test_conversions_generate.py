@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from custpipe_assets.conversions.generate import generate_conversions_landing
+from custpipe_assets.sample.conversions import generate_conversions_landing
 
 
 def _files(root: Path) -> dict[str, bytes]:

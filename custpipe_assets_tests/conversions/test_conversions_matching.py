@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from custpipe_assets.conversions.generate import generate_conversions_landing, read_planted_truth
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.matching import (
     CANDIDATE_WINDOW,
     MATCH_SCHEMA,

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB
-from custpipe_assets.conversions.generate import read_planted_truth
+from custpipe_assets.sample.conversions import read_planted_truth
 from custpipe_assets.conversions.matching import match_quality
 from custpipe_assets.core.partitions import week_range_tags
 from custpipe_assets.core.settings import Settings
