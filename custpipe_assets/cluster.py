@@ -444,6 +444,16 @@ def _attach_lake(environment: Mapping[str, str]) -> None:
         pass
 
 
+def _prepare_instance(paths: ClusterPaths, workers: int) -> None:
+    """Create the instance's tables and set the warehouse pool's slots once, before any run: two runs starting
+    together on a fresh instance would otherwise both insert the pool's default limit, and the loser fails
+    (dagster-postgres: a unique violation, then an aborted transaction)."""
+    from custpipe_assets.core.conventions import POOL
+
+    with dg.DagsterInstance.from_config(str(paths.dagster_home)) as instance:
+        instance.event_log_storage.set_concurrency_slots(POOL, workers)
+
+
 def _stop(entry: Mapping, *, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Stop one recorded process (and its process group) by PID: `sig`, then SIGKILL after `timeout_s`."""
     process = _alive(entry)
@@ -535,6 +545,7 @@ def up(
                 log(f"{name}: started (pid {processes[-1]['pid']})")
             _write_pids(paths, endpoints, processes + [e for n, e in running.items() if n not in ("postgres", "redis")])
         _attach_lake(environment)
+        _prepare_instance(paths, workers)
         for name, entry in running.items():
             if name.startswith("worker"):
                 log(f"{name}: restarting (workers keep the code they imported)")
