@@ -17,6 +17,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
+
 from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.core.landing import LandingResource
@@ -24,8 +26,6 @@ from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 
-KINDS = {"polars", "duckdb"}
-POOL = "warehouse"
 
 BRONZE_CONVERSIONS = dg.AssetKey(["bronze", "conversions"])
 BRONZE_REGISTRATIONS = dg.AssetKey(["bronze", "broker_registrations"])
@@ -70,7 +70,7 @@ def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
     return stored.drop("week_start", strict=False) if stored.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
 
 
-@dg.asset(key=BRONZE_MAPPING, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+@dg.asset(key=BRONZE_MAPPING, kinds=KINDS | {"csv"}, pool=POOL,
           description="page_category_mapping.csv as landed: every line with its fields, file and line number.")
 def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     read = transforms.read_page_category_mapping(landing.root())
@@ -81,9 +81,9 @@ def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: Lan
 
 @dg.multi_asset(
     outs={
-        "mapping": dg.AssetOut(key=SILVER_MAPPING, group_name="silver", kinds=KINDS,
+        "mapping": dg.AssetOut(key=SILVER_MAPPING, kinds=KINDS,
                                description="measurement_category -> page_category, one row per category."),
-        "quarantine": dg.AssetOut(key=MAPPING_QUARANTINE, group_name="silver", kinds=KINDS,
+        "quarantine": dg.AssetOut(key=MAPPING_QUARANTINE, kinds=KINDS,
                                   description="Rejected mapping lines (repeats, contradictions, blanks) with line, raw text and reason."),
     },
     ins={"bronze": dg.AssetIn(BRONZE_MAPPING)},
@@ -97,7 +97,7 @@ def silver_page_category_mapping(bronze: pl.DataFrame) -> Iterator[dg.Output]:
     })
 
 
-@dg.asset(key=BRONZE_FILES, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+@dg.asset(key=BRONZE_FILES, kinds=KINDS | {"csv"}, pool=POOL,
           description="One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.")
 def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
@@ -123,9 +123,9 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(key=BRONZE_CONVERSIONS, group_name="bronze", kinds=KINDS | {"csv"},
+            "conversions": dg.AssetOut(key=BRONZE_CONVERSIONS, kinds=KINDS | {"csv"},
                                        description="Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line."),
-            "registrations": dg.AssetOut(key=BRONZE_REGISTRATIONS, group_name="bronze", kinds=KINDS | {"csv"},
+            "registrations": dg.AssetOut(key=BRONZE_REGISTRATIONS, kinds=KINDS | {"csv"},
                                          description="Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line."),
         },
         **weekly,
@@ -151,11 +151,11 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(key=SILVER_CONVERSIONS, group_name="silver", kinds=KINDS,
+            "conversions": dg.AssetOut(key=SILVER_CONVERSIONS, kinds=KINDS,
                                        description="Conversions: typed, UTC, ISO country codes, page category, one row per id."),
-            "registrations": dg.AssetOut(key=SILVER_REGISTRATIONS, group_name="silver", kinds=KINDS,
+            "registrations": dg.AssetOut(key=SILVER_REGISTRATIONS, kinds=KINDS,
                                          description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed."),
-            "quarantine": dg.AssetOut(key=CONVERSION_QUARANTINE, group_name="silver", kinds=KINDS,
+            "quarantine": dg.AssetOut(key=CONVERSION_QUARANTINE, kinds=KINDS,
                                       description="Every rejected conversion and broker line of the week: source, file, line, raw line, reason."),
         },
         ins={"bronze_conversions": dg.AssetIn(BRONZE_CONVERSIONS), "bronze_registrations": dg.AssetIn(BRONZE_REGISTRATIONS),
@@ -181,7 +181,7 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(key=CONVERSION_MATCHES, group_name="silver", kinds=KINDS,
+    @dg.asset(key=CONVERSION_MATCHES, kinds=KINDS,
               ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
                    "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS)},
               description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
@@ -197,8 +197,8 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
         return WeeklyBatches(weeks_of(context), match)
 
-    @dg.asset(key=CONVERSIONS_MATCHED, group_name="gold", kinds=KINDS, pool=POOL,
-              automation_condition=dg.AutomationCondition.eager(),
+    @dg.asset(key=CONVERSIONS_MATCHED, kinds=KINDS, pool=POOL,
+              automation_condition=FOLLOWS_INPUTS,
               ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS), "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
                    "matches": dg.AssetIn(CONVERSION_MATCHES)},
               description="Every conversion with its page category and the matched registration's fields (null when unmatched).")
@@ -213,8 +213,8 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
             .sort("created_at", "conversion_id")
         )
 
-    @dg.asset(key=CONVERSION_INSIGHTS, group_name="gold", kinds={"polars", "matplotlib"}, pool=POOL,
-              automation_condition=dg.AutomationCondition.eager(),
+    @dg.asset(key=CONVERSION_INSIGHTS, kinds={"polars", "matplotlib"}, pool=POOL,
+              automation_condition=FOLLOWS_INPUTS,
               ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS), "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
                    "matches": dg.AssetIn(CONVERSION_MATCHES)},
               description="Exploratory report: conversion and match rates by page, UI element, device and country; insights and actions.")

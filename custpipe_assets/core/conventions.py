@@ -14,6 +14,11 @@ EVERYTHING_JOB = "everything"
 DOMAINS = ("purchases", "segmentation", "conversions", "product_views")  # in the order the main job runs them
 
 
+# Marks an unpartitioned asset that follows its inputs; `core.automation.follow_inputs` (applied when the
+# definitions are merged) replaces the mark with the condition that works beside weekly inputs (`follows_inputs`).
+FOLLOWS_INPUTS = dg.AutomationCondition.eager().with_label("follows_inputs")
+
+
 def domain_job_name(domain: str) -> str:
     return f"{EVERYTHING_JOB}_{domain}"
 

@@ -16,7 +16,7 @@ import dagster as dg
 import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
@@ -48,11 +48,11 @@ def views_dir(landing_root: Path) -> Path:
 
 @dg.multi_asset(
     outs={
-        "orders": dg.AssetOut(key=BRONZE_ORDERS, group_name="bronze", kinds=KINDS | {"csv"},
+        "orders": dg.AssetOut(key=BRONZE_ORDERS, kinds=KINDS | {"csv"},
                               description="amaro/orders.csv loaded into the database, typed, with file and line."),
-        "items": dg.AssetOut(key=BRONZE_ORDER_ITEMS, group_name="bronze", kinds=KINDS | {"csv"},
+        "items": dg.AssetOut(key=BRONZE_ORDER_ITEMS, kinds=KINDS | {"csv"},
                              description="amaro/order_items.csv loaded into the database, typed, with file and line."),
-        "rejects": dg.AssetOut(key=BRONZE_ORDER_REJECTS, group_name="bronze", kinds=KINDS,
+        "rejects": dg.AssetOut(key=BRONZE_ORDER_REJECTS, kinds=KINDS,
                                description="Order and item CSV rows that could not be read or typed, and files not read (absent, empty, wrong header), with the reason."),
     },
     pool=POOL,
@@ -72,9 +72,9 @@ def bronze_orders(context: dg.AssetExecutionContext, landing: LandingResource) -
 
 @dg.multi_asset(
     outs={
-        "purchases": dg.AssetOut(key=SILVER_PURCHASES, group_name="silver", kinds=KINDS,
+        "purchases": dg.AssetOut(key=SILVER_PURCHASES, kinds=KINDS,
                                  description="Purchased order items (approved, invoiced, shipped, delivered) in UTC and GMT-03:00."),
-        "quarantine": dg.AssetOut(key=PURCHASE_QUARANTINE, group_name="silver", kinds=KINDS,
+        "quarantine": dg.AssetOut(key=PURCHASE_QUARANTINE, kinds=KINDS,
                                   description="Orders and items rejected (unknown status, duplicate id, orphan item...) with reason."),
     },
     ins={"orders": dg.AssetIn(BRONZE_ORDERS), "items": dg.AssetIn(BRONZE_ORDER_ITEMS)},
@@ -101,9 +101,9 @@ def build_view_assets(
 
     @dg.multi_asset(
         outs={
-            "events": dg.AssetOut(key=BRONZE_VIEW_EVENTS, group_name="bronze", kinds=KINDS | {"json"},
+            "events": dg.AssetOut(key=BRONZE_VIEW_EVENTS, kinds=KINDS | {"json"},
                                   description="Every event whose UTC time falls in the week (all types), ids kept exact, with file, position and content hash."),
-            "rejects": dg.AssetOut(key=BRONZE_VIEW_REJECTS, group_name="bronze", kinds=KINDS,
+            "rejects": dg.AssetOut(key=BRONZE_VIEW_REJECTS, kinds=KINDS,
                                    description="Product-view files, batches or events that could not be read, with the reason, in their file's home week."),
         },
         **weekly,
@@ -125,7 +125,6 @@ def build_view_assets(
     @dg.asset(
         key=BRONZE_VIEW_FILES,
         description="Every landed file under amaro/product_views: status, records, and the UTC weeks its events fall in.",
-        group_name="bronze",
         kinds=KINDS | {"json"},
         pool=POOL,
     )
@@ -136,11 +135,11 @@ def build_view_assets(
 
     @dg.multi_asset(
         outs={
-            "views": dg.AssetOut(key=SILVER_VIEWS, group_name="silver", kinds=KINDS,
+            "views": dg.AssetOut(key=SILVER_VIEWS, kinds=KINDS,
                                  description="Product views: canonical platform, UTC and GMT-03:00 time, each event once (same content, not same id)."),
-            "quarantine": dg.AssetOut(key=VIEW_QUARANTINE, group_name="silver", kinds=KINDS,
+            "quarantine": dg.AssetOut(key=VIEW_QUARANTINE, kinds=KINDS,
                                       description="Product views rejected (no product code, unknown platform, duplicate) with reason."),
-            "ignored": dg.AssetOut(key=IGNORED_EVENTS, group_name="silver", kinds=KINDS,
+            "ignored": dg.AssetOut(key=IGNORED_EVENTS, kinds=KINDS,
                                    description="Events that are not product views, counted per platform, type and name."),
         },
         ins={"events": dg.AssetIn(BRONZE_VIEW_EVENTS)},
@@ -162,7 +161,6 @@ def build_view_assets(
     @dg.asset(
         key=CTR_PER_MINUTE,
         description="Product views and purchases per GMT-03:00 minute, platform and product: any CTR bucket sums these.",
-        group_name="gold",
         kinds=KINDS,
         ins={"views": dg.AssetIn(SILVER_VIEWS), "purchases": dg.AssetIn(SILVER_PURCHASES)},
         **weekly,
@@ -184,10 +182,9 @@ def build_view_assets(
     @dg.asset(
         key=CTR_SNAPSHOT,
         description="Publishes gold.ctr_per_minute as a Parquet snapshot for the CTR API (atomic replace).",
-        group_name="gold",
         kinds={"parquet"},
         ins={"ctr": dg.AssetIn(CTR_PER_MINUTE)},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=FOLLOWS_INPUTS,
     )
     def ctr_api_snapshot(context: dg.AssetExecutionContext, ctr: pl.DataFrame) -> None:
         snapshot = ctr.drop("week_start") if "week_start" in ctr.columns else transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()

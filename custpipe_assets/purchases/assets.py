@@ -34,7 +34,7 @@ CUSTOMER_PRODUCT_PURCHASES = dg.AssetKey(["gold", "customer_product_purchases"])
 
 
 def _bronze_reference(key: dg.AssetKey, file_name: str, columns: tuple[str, ...], description: str) -> dg.AssetsDefinition:
-    @dg.asset(key=key, description=description, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL)
+    @dg.asset(key=key, description=description, kinds=KINDS | {"csv"}, pool=POOL)
     def _asset(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
         root = landing.root()
         if not (root / file_name).is_file():
@@ -56,11 +56,11 @@ bronze_products = _bronze_reference(
 
 @dg.multi_asset(
     outs={
-        "customers": dg.AssetOut(key=SILVER_CUSTOMERS, group_name="silver", kinds=KINDS,
+        "customers": dg.AssetOut(key=SILVER_CUSTOMERS, kinds=KINDS,
                                  description="One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores)."),
-        "products": dg.AssetOut(key=SILVER_PRODUCTS, group_name="silver", kinds=KINDS,
+        "products": dg.AssetOut(key=SILVER_PRODUCTS, kinds=KINDS,
                                 description="One row per product with its category."),
-        "quarantine": dg.AssetOut(key=REFERENCE_QUARANTINE, group_name="silver", kinds=KINDS,
+        "quarantine": dg.AssetOut(key=REFERENCE_QUARANTINE, kinds=KINDS,
                                   description="Customer and product rows rejected, with file, line, raw row and reason."),
     },
     ins={"bronze_customers": dg.AssetIn(BRONZE_CUSTOMERS), "bronze_products": dg.AssetIn(BRONZE_PRODUCTS)},
@@ -88,7 +88,6 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
     @dg.asset(
         key=BRONZE_TRANSACTIONS,
         description="The week's seven day files of online transactions, one row per line as landed, with file and line.",
-        group_name="bronze",
         kinds=KINDS | {"json"},
         partitions_def=partitions_def,
         backfill_policy=HISTORY_BACKFILL,
@@ -110,9 +109,9 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
 
     @dg.multi_asset(
         outs={
-            "lines": dg.AssetOut(key=TRANSACTION_LINES, group_name="silver", kinds=KINDS,
+            "lines": dg.AssetOut(key=TRANSACTION_LINES, kinds=KINDS,
                                  description="Transaction basket lines: typed, exploded from baskets, deduplicated, known customers and products only."),
-            "quarantine": dg.AssetOut(key=TRANSACTION_QUARANTINE, group_name="silver", kinds=KINDS,
+            "quarantine": dg.AssetOut(key=TRANSACTION_QUARANTINE, kinds=KINDS,
                                       description="Every rejected transaction record with file, line, basket position, raw line and reason."),
         },
         ins={
@@ -153,7 +152,6 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
     @dg.asset(
         key=CUSTOMER_PRODUCT_PURCHASES,
         description="How many times each customer bought each product each week (basket lines), for next-purchase models.",
-        group_name="gold",
         kinds=KINDS,
         partitions_def=partitions_def,
         backfill_policy=HISTORY_BACKFILL,

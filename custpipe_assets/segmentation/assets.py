@@ -23,7 +23,7 @@ from custpipe_assets.segmentation import profiles
 from custpipe_assets.purchases import reference
 from custpipe_assets.segmentation import segments
 from custpipe_assets.segmentation import store_purchases
-from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
 from custpipe_assets.purchases.assets import SILVER_CUSTOMERS, TRANSACTION_LINES
 from custpipe_assets.segmentation.resources import PurchasesApiResource
 
@@ -39,7 +39,6 @@ SEGMENT_MODEL = dg.AssetKey(["gold", "segment_model"])
 CUSTOMER_SEGMENTS = dg.AssetKey(["gold", "customer_segments"])
 SEGMENT_METRICS = dg.AssetKey(["gold", "segment_metrics"])
 
-FOLLOWS_INPUTS = dg.AutomationCondition.eager()  # unpartitioned gold tables refresh when their inputs change
 
 
 class SegmentationConfig(dg.Config):
@@ -49,7 +48,7 @@ class SegmentationConfig(dg.Config):
     random_state: int = 42
 
 
-@dg.asset(key=BRONZE_PROFILES, group_name="bronze", kinds=KINDS | {"csv"}, pool=POOL,
+@dg.asset(key=BRONZE_PROFILES, kinds=KINDS | {"csv"}, pool=POOL,
           description="customer_profiles.csv as landed: every row as text, with its file and line.")
 def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
@@ -60,9 +59,9 @@ def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: Landing
 
 @dg.multi_asset(
     outs={
-        "profiles": dg.AssetOut(key=SILVER_PROFILES, group_name="silver", kinds=KINDS,
+        "profiles": dg.AssetOut(key=SILVER_PROFILES, kinds=KINDS,
                                 description="One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles."),
-        "issues": dg.AssetOut(key=PROFILE_ISSUES, group_name="silver", kinds=KINDS,
+        "issues": dg.AssetOut(key=PROFILE_ISSUES, kinds=KINDS,
                               description="Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason."),
     },
     ins={"bronze": dg.AssetIn(BRONZE_PROFILES)},
@@ -81,7 +80,7 @@ def silver_customer_profiles(bronze: pl.DataFrame) -> Iterator[dg.Output]:
 def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
-    @dg.asset(key=BRONZE_STORE_PURCHASES, group_name="bronze", kinds=KINDS | {"api"}, **weekly,
+    @dg.asset(key=BRONZE_STORE_PURCHASES, kinds=KINDS | {"api"}, **weekly,
               description="Store purchases of the week exactly as the purchase-history REST API served them.")
     def bronze_store_purchases(context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource) -> dg.Output[WeeklyBatches]:
         weeks = weeks_of(context)
@@ -96,9 +95,9 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
 
     @dg.multi_asset(
         outs={
-            "matched": dg.AssetOut(key=SILVER_STORE_PURCHASES, group_name="silver", kinds=KINDS,
+            "matched": dg.AssetOut(key=SILVER_STORE_PURCHASES, kinds=KINDS,
                                    description="Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile."),
-            "quarantine": dg.AssetOut(key=STORE_QUARANTINE, group_name="silver", kinds=KINDS,
+            "quarantine": dg.AssetOut(key=STORE_QUARANTINE, kinds=KINDS,
                                       description="Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason."),
         },
         ins={"raw": dg.AssetIn(BRONZE_STORE_PURCHASES), "customer_profiles": dg.AssetIn(SILVER_PROFILES)},
@@ -117,13 +116,13 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(key=WEEKLY_ROLLUPS, group_name="silver", kinds=KINDS, **weekly,
+    @dg.asset(key=WEEKLY_ROLLUPS, kinds=KINDS, **weekly,
               ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},
               description="Per customer and week: online and store purchases and spend, first and last purchase time.")
     def customer_weekly_rollups(lines: WeeklyBatches, store: WeeklyBatches) -> WeeklyBatches:
         return lines.map(lambda week, week_lines: features.weekly_rollup(week_lines, store.load(week), week))
 
-    @dg.asset(key=CUSTOMER_FEATURES, group_name="gold", kinds=KINDS, pool=POOL,
+    @dg.asset(key=CUSTOMER_FEATURES, kinds=KINDS, pool=POOL,
               deps=[WEEKLY_ROLLUPS], automation_condition=FOLLOWS_INPUTS,
               ins={"customer_profiles": dg.AssetIn(SILVER_PROFILES), "customers": dg.AssetIn(SILVER_CUSTOMERS)},
               description="One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.")
@@ -140,7 +139,7 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         context.add_output_metadata({"as_of": as_of.isoformat(), "weeks_of_history": int((last_week - history_start).days // 7 + 1)})
         return result
 
-    @dg.asset(key=SEGMENT_MODEL, group_name="gold", kinds={"scikit-learn", "duckdb"}, pool=POOL,
+    @dg.asset(key=SEGMENT_MODEL, kinds={"scikit-learn", "duckdb"}, pool=POOL,
               ins={"customer_features": dg.AssetIn(CUSTOMER_FEATURES)}, automation_condition=FOLLOWS_INPUTS,
               description="The fitted KMeans segmentation (scaler, centroids, names), pickled in one row.")
     def segment_model(context: dg.AssetExecutionContext, config: SegmentationConfig, customer_features: pl.DataFrame) -> pl.DataFrame:
@@ -160,13 +159,13 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
             "model_pickle": [pickle.dumps(model)],
         })
 
-    @dg.asset(key=CUSTOMER_SEGMENTS, group_name="gold", kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
+    @dg.asset(key=CUSTOMER_SEGMENTS, kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
               ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
               description="Each customer's segment (id and name) from the stored model.")
     def customer_segments(model: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.assign_segments(load_segment_model(model), customer_features)
 
-    @dg.asset(key=SEGMENT_METRICS, group_name="gold", kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
+    @dg.asset(key=SEGMENT_METRICS, kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
               ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
               description="Per segment: customers, total spend, average CLV, share of customers and of spend.")
     def segment_metrics(customer_segments: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
