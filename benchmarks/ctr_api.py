@@ -44,16 +44,18 @@ import duckdb
 import httpx
 import numpy as np
 import polars as pl
+from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
 
 from custpipe_assets.product_views import api, transforms
 from custpipe_assets.product_views.view_files import scan_view_file, source_name
-from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
 from custpipe_assets.sample.product_views import generate_product_views_landing
 
 INGESTION = ("parse", "pipeline", "duckdb", "duckdb-unnest")
 REFERENCE = "duckdb"
 START = date(2018, 9, 4)  # a Tuesday: two local days and their UTC spill-over stay inside one weekly partition
-API_DAY = datetime(START.year, START.month, START.day)  # the one-day range the API is asked for (local time), fully covered by views
+API_DAY = datetime(
+    START.year, START.month, START.day
+)  # the one-day range the API is asked for (local time), fully covered by views
 AGGREGATION_MINUTES = 10
 BUCKETS = 24 * 60 // AGGREGATION_MINUTES
 CHECKED_PER_KIND = 5  # responses of each kind whose body is verified (all statuses are always checked)
@@ -95,7 +97,9 @@ def gold_per_minute(files: list[Path], paths: Paths) -> tuple[pl.DataFrame, pl.D
         views = transforms.build_silver_product_views(parsed.rows).views
         start = datetime(week.year, week.month, week.day)
         in_week = purchases.filter(
-            pl.col("event_time_utc").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            pl.col("event_time_utc")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
             .is_between(start, start + timedelta(days=7), closed="left")
         )
         gold.append(transforms.build_gold_ctr_per_minute(views, in_week))
@@ -109,14 +113,17 @@ def prepare(paths: Paths, seed: int, days: int, views_per_day: int) -> None:
         print(f"generating {days} day(s) x {views_per_day:,} product views into {paths.landing} ...", flush=True)
         started = time.perf_counter()
         partial = paths.landing.with_name("landing.partial")
-        generate_product_views_landing(partial, seed=seed, start=START, days=days, views_per_day=views_per_day,
-                                       overwrite=True)
+        generate_product_views_landing(
+            partial, seed=seed, start=START, days=days, views_per_day=views_per_day, overwrite=True
+        )
         partial.rename(paths.landing)
         print(f"  generated in {time.perf_counter() - started:.0f} s", flush=True)
     if not (paths.readable_files.exists() and paths.snapshot.exists()):
         every_file = transforms.list_product_view_files(paths.views)
         gold, rejects = gold_per_minute(every_file, paths)
-        rejected = set(rejects.filter(pl.col("line_number").is_null() & pl.col("position").is_null())["source_file"].to_list())
+        rejected = set(
+            rejects.filter(pl.col("line_number").is_null() & pl.col("position").is_null())["source_file"].to_list()
+        )
         readable = [str(path) for path in every_file if source_name(path, paths.views.parent.parent) not in rejected]
         api.publish_serving_snapshot(gold, paths.snapshot)
         paths.readable_files.write_text(json.dumps(readable, indent=1) + "\n")
@@ -134,7 +141,9 @@ INGESTION_RUNS: dict[str, Callable[[list[Path], Paths], int]] = {
     "parse": lambda files, paths: transforms.parse_product_view_files(files, paths.views).rows.height,
     "pipeline": lambda files, paths: gold_per_minute(files, paths)[0].height,
     "duckdb": lambda files, paths: _read_json(f"SELECT * FROM {READ_JSON}", files),
-    "duckdb-unnest": lambda files, paths: _read_json(f"SELECT unnest(events, recursive := true) FROM {READ_JSON}", files),
+    "duckdb-unnest": lambda files, paths: _read_json(
+        f"SELECT unnest(events, recursive := true) FROM {READ_JSON}", files
+    ),
 }
 
 
@@ -156,16 +165,22 @@ KINDS = ("no filter", "platform", "product+platform")
 
 def _queries(requests: int, products: list[str], kinds: tuple[str, ...] = KINDS) -> list[tuple[str, dict]]:
     """(kind, query parameters) for one local day at 10-minute buckets, cycling through `kinds`, platforms, products."""
-    day = {"startTimestamp": f"{API_DAY:%Y-%m-%d %H:%M:%S}",
-           "endTimestamp": f"{API_DAY + timedelta(days=1):%Y-%m-%d %H:%M:%S}", "aggregation": AGGREGATION_MINUTES}
+    day = {
+        "startTimestamp": f"{API_DAY:%Y-%m-%d %H:%M:%S}",
+        "endTimestamp": f"{API_DAY + timedelta(days=1):%Y-%m-%d %H:%M:%S}",
+        "aggregation": AGGREGATION_MINUTES,
+    }
     platforms = sorted(transforms.VIEW_PLATFORMS)
     queries = []
     for number in range(requests):
         round_number = number // len(kinds)
         platform, product = platforms[round_number % len(platforms)], products[round_number % len(products)]
         kind = kinds[number % len(kinds)]
-        filters = {"no filter": {}, "platform": {"platform": platform},
-                   "product+platform": {"product": product, "platform": platform}}[kind]
+        filters = {
+            "no filter": {},
+            "platform": {"platform": platform},
+            "product+platform": {"product": product, "platform": platform},
+        }[kind]
         queries.append((kind, {**day, **filters}))
     return queries
 
@@ -185,7 +200,9 @@ def _problem(kind: str, parameters: dict, body: object) -> str | None:
     respected, whole series, some CTR."""
     if not isinstance(body, list) or not body:
         return "empty or not an array"
-    day_starts = {f"{API_DAY + timedelta(minutes=AGGREGATION_MINUTES * bucket):%Y-%m-%d %H:%M:%S}" for bucket in range(BUCKETS)}
+    day_starts = {
+        f"{API_DAY + timedelta(minutes=AGGREGATION_MINUTES * bucket):%Y-%m-%d %H:%M:%S}" for bucket in range(BUCKETS)
+    }
     if {point.get("startTimestamp") for point in body} != day_starts:
         return f"bucket starts are not the day's {BUCKETS} {AGGREGATION_MINUTES}-minute starts"
     for field in ("platform", "product"):
@@ -237,8 +254,20 @@ def _client_child(port: int, requests: int, max_seconds: float, products: list[s
                 if problem:
                     problems.append(f"{kind} {parameters}: {problem}")
         elapsed = time.perf_counter() - started
-    print(json.dumps({"elapsed": elapsed, "latencies": latencies, "bytes": response_bytes, "statuses": statuses,
-                      "refused": refused, "checked": checked, "problems": problems[:20], "peak_mb": peak_mb()}))
+    print(
+        json.dumps(
+            {
+                "elapsed": elapsed,
+                "latencies": latencies,
+                "bytes": response_bytes,
+                "statuses": statuses,
+                "refused": refused,
+                "checked": checked,
+                "problems": problems[:20],
+                "peak_mb": peak_mb(),
+            }
+        )
+    )
 
 
 def _free_port() -> int:
@@ -274,14 +303,29 @@ def measure_api(paths: Paths, args: argparse.Namespace) -> dict:
     with paths.server_log.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, __file__, *_data_arguments(args), "--child", "serve", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_serving(server, port, paths.server_log)
         completed = subprocess.run(
-            [sys.executable, __file__, *_data_arguments(args), "--child", "client", "--port", str(port),
-             "--requests", str(args.requests), "--max-seconds", str(args.max_seconds), "--products", ",".join(products)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                *_data_arguments(args),
+                "--child",
+                "client",
+                "--port",
+                str(port),
+                "--requests",
+                str(args.requests),
+                "--max-seconds",
+                str(args.max_seconds),
+                "--products",
+                ",".join(products),
+            ],
+            capture_output=True,
+            text=True,
         )
         server_peak = vm_hwm_mb(server.pid)  # read before it is stopped
     finally:
@@ -300,21 +344,27 @@ def _print_api(result: dict) -> None:
     def row(label: str, seconds: list[float], sizes: list[int]) -> str:
         milliseconds = np.array(seconds) * 1000
         median, p90, p99 = np.percentile(milliseconds, [50, 90, 99])
-        return (f"{label:<18}{len(seconds):>9,}{median:>10.1f}{p90:>10.1f}{p99:>10.1f}{milliseconds.max():>10.1f}"
-                f"{np.mean(sizes) / 1000:>12,.1f}")
+        return (
+            f"{label:<18}{len(seconds):>9,}{median:>10.1f}{p90:>10.1f}{p99:>10.1f}{milliseconds.max():>10.1f}"
+            f"{np.mean(sizes) / 1000:>12,.1f}"
+        )
 
     every_latency = [value for values in result["latencies"].values() for value in values]
     every_size = [value for values in result["bytes"].values() for value in values]
-    print(f"\nGET /ctr, one local day ({API_DAY:%Y-%m-%d}) at {AGGREGATION_MINUTES}-minute buckets, one keep-alive "
-          f"client process -> one uvicorn process on 127.0.0.1:{result['port']}")
+    print(
+        f"\nGET /ctr, one local day ({API_DAY:%Y-%m-%d}) at {AGGREGATION_MINUTES}-minute buckets, one keep-alive "
+        f"client process -> one uvicorn process on 127.0.0.1:{result['port']}"
+    )
     print(f"{'kind':<18}{'requests':>9}{'median ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}{'mean KB':>12}")
     for kind, seconds in result["latencies"].items():
         print(row(kind, seconds, result["bytes"][kind]))
     print(row("all", every_latency, every_size))
     server_peak = f"{result['server_peak_mb']:,.0f} MB" if result["server_peak_mb"] else "unknown"
-    print(f"{len(every_latency):,} requests in {result['elapsed']:.1f} s = {len(every_latency) / result['elapsed']:.1f} "
-          f"requests/s; statuses {result['statuses']}; bodies verified per kind {result['checked']}; "
-          f"server peak {server_peak}, client peak {result['peak_mb']:,.0f} MB")
+    print(
+        f"{len(every_latency):,} requests in {result['elapsed']:.1f} s = {len(every_latency) / result['elapsed']:.1f} "
+        f"requests/s; statuses {result['statuses']}; bodies verified per kind {result['checked']}; "
+        f"server peak {server_peak}, client peak {result['peak_mb']:,.0f} MB"
+    )
     for kind, message in result["refused"].items():
         print(f"{kind}: not timed, the API refuses it at this volume (HTTP 422, its MAX_RESULT_ROWS limit): {message}")
     for problem in result["problems"]:
@@ -325,8 +375,16 @@ def _print_api(result: dict) -> None:
 
 
 def _data_arguments(args: argparse.Namespace) -> list[str]:
-    return ["--seed", str(args.seed), "--days", str(args.days), "--views-per-day", str(args.views_per_day),
-            "--workdir", str(args.workdir)]
+    return [
+        "--seed",
+        str(args.seed),
+        "--days",
+        str(args.days),
+        "--views-per-day",
+        str(args.views_per_day),
+        "--workdir",
+        str(args.workdir),
+    ]
 
 
 def main() -> None:
@@ -365,33 +423,44 @@ def main() -> None:
         per_platform_day[key] = per_platform_day.get(key, 0) + path.stat().st_size
     sizes = sorted(per_platform_day.values())
     orders_mb = sum((paths.amaro / name).stat().st_size for name in ("orders.csv", "order_items.csv")) / 1e6
-    print(f"landing: {paths.landing}\n  {len(files)} of {len(every_file)} view files ({len(every_file) - len(files)} "
-          f"rejected whole by the parse), {megabytes:,.1f} MB; per platform and UTC day {sizes[0] / 1e6:.1f}-"
-          f"{sizes[-1] / 1e6:.1f} MB; orders + items CSV {orders_mb:.1f} MB (read by `pipeline` only)")
+    print(
+        f"landing: {paths.landing}\n  {len(files)} of {len(every_file)} view files ({len(every_file) - len(files)} "
+        f"rejected whole by the parse), {megabytes:,.1f} MB; per platform and UTC day {sizes[0] / 1e6:.1f}-"
+        f"{sizes[-1] / 1e6:.1f} MB; orders + items CSV {orders_mb:.1f} MB (read by `pipeline` only)"
+    )
 
     results = {}
     for way in [w for w in args.only.split(",") if w]:
         if way not in INGESTION:
             parser.error(f"unknown way {way!r}; choose from {', '.join(INGESTION)}")
-        completed = subprocess.run([sys.executable, __file__, *_data_arguments(args), "--repeats", str(args.repeats),
-                                    "--child", way], capture_output=True, text=True)
+        completed = subprocess.run(
+            [sys.executable, __file__, *_data_arguments(args), "--repeats", str(args.repeats), "--child", way],
+            capture_output=True,
+            text=True,
+        )
         if completed.returncode != 0:
             print(f"{way}: failed\n{completed.stderr[-3000:]}")
             continue
         results[way] = json.loads(completed.stdout.strip().splitlines()[-1])
         timings = ", ".join(f"{seconds:.2f}" for seconds in results[way]["timings"])
-        print(f"  {way:<14} best {results[way]['seconds']:7.2f} s of [{timings}]  {results[way]['peak_mb']:8,.0f} MB",
-              flush=True)
+        print(
+            f"  {way:<14} best {results[way]['seconds']:7.2f} s of [{timings}]  {results[way]['peak_mb']:8,.0f} MB",
+            flush=True,
+        )
 
     if results:
         reference = results.get(REFERENCE)
         print(f"\n{'way':<15}{'best s':>8}{'MB/s':>9}{'peak MB':>9}{'rows':>12}{'x duckdb MB/s':>15}")
         for way, result in results.items():
             ratio = f"{reference['seconds'] / result['seconds']:.2f}" if reference else "-"
-            print(f"{way:<15}{result['seconds']:>8.2f}{megabytes / result['seconds']:>9.1f}{result['peak_mb']:>9,.0f}"
-                  f"{result['rows']:>12,}{ratio:>15}")
-        print("(x duckdb MB/s: the way's throughput over read_json's; rows: events for parse and duckdb-unnest, "
-              "batches for duckdb, gold minute rows for pipeline)")
+            print(
+                f"{way:<15}{result['seconds']:>8.2f}{megabytes / result['seconds']:>9.1f}{result['peak_mb']:>9,.0f}"
+                f"{result['rows']:>12,}{ratio:>15}"
+            )
+        print(
+            "(x duckdb MB/s: the way's throughput over read_json's; rows: events for parse and duckdb-unnest, "
+            "batches for duckdb, gold minute rows for pipeline)"
+        )
         if "parse" in results and "duckdb-unnest" in results:
             ratio = results["duckdb-unnest"]["seconds"] / results["parse"]["seconds"]
             print(f"parse vs read_json + unnest, both one row per event: {ratio:.2f}x its throughput")

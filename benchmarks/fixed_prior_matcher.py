@@ -28,6 +28,7 @@ RULE_CONFIDENCE = {"residency_country": 0.95, "ip_country": 0.9, "time_only": 0.
 TYPICAL_DELAY = timedelta(minutes=30)  # delays up to this cost no confidence
 RIVAL_PENALTY = 0.8  # confidence factor per other candidate competing for either side of a pair
 
+
 def match_conversions(
     conversions: pl.DataFrame,
     registrations: pl.DataFrame,

@@ -59,7 +59,10 @@ def load(landing: Path, *, seed: int, weeks: int, per_week: int, regime: str, io
     )
     mapping = transforms.clean_page_category_mapping(transforms.read_page_category_mapping(landing).rows).rows
     started = time.perf_counter()
-    bronze_conversions, bronze_registrations = transforms.read_conversions(landing), transforms.read_broker_registrations(landing)
+    bronze_conversions, bronze_registrations = (
+        transforms.read_conversions(landing),
+        transforms.read_broker_registrations(landing),
+    )
     read_seconds = time.perf_counter() - started
     started = time.perf_counter()
     conversions = transforms.clean_conversions(bronze_conversions.rows, mapping).rows
@@ -74,9 +77,11 @@ def load(landing: Path, *, seed: int, weeks: int, per_week: int, regime: str, io
                 weeks_in_batch_file(path)
             sensor_seconds.append(time.perf_counter() - started)
         landed_lines = bronze_conversions.rows.height + bronze_registrations.rows.height
-        print(f"  bronze: read {len(batch_files)} batch files ({landed_lines:,} landed lines) in {read_seconds:.2f} s; "
-              f"silver: cleaned in {clean_seconds:.2f} s; sensor: weeks of every file {sensor_seconds[0]:.2f} s on "
-              f"the first tick, {sensor_seconds[1]:.3f} s on the next")
+        print(
+            f"  bronze: read {len(batch_files)} batch files ({landed_lines:,} landed lines) in {read_seconds:.2f} s; "
+            f"silver: cleaned in {clean_seconds:.2f} s; sensor: weeks of every file {sensor_seconds[0]:.2f} s on "
+            f"the first tick, {sensor_seconds[1]:.3f} s on the next"
+        )
     truth = read_planted_truth(landing)
     return Sample(conversions, registrations, truth, sorted(conversions["week_start"].unique()), summary)
 
@@ -94,7 +99,9 @@ def matchers(sample: Sample, oracle) -> dict:
         "learned delay": lambda: pl.concat([matching.match_week(convs, regs, week) for week in weeks]),
         "fixed prior (old)": lambda: pl.concat([fixed_prior_matcher.match_week(convs, regs, week) for week in weeks]),
         "nearest in time": lambda: matching.match_nearest_in_time(convs, regs),
-        "true-delay oracle": lambda: pl.concat([matching.match_week(convs, regs, week, delay=oracle) for week in weeks]),
+        "true-delay oracle": lambda: pl.concat(
+            [matching.match_week(convs, regs, week, delay=oracle) for week in weeks]
+        ),
     }
 
 
@@ -129,33 +136,58 @@ def main() -> None:
 
     oracle_delays = {}
     for regime in regimes:
-        independent = load(args.workdir / f"oracle-{regime}", seed=args.seed + 1, regime=regime,
-                           weeks=ORACLE_SAMPLE["weeks"], per_week=ORACLE_SAMPLE["conversions_per_week"])
+        independent = load(
+            args.workdir / f"oracle-{regime}",
+            seed=args.seed + 1,
+            regime=regime,
+            weeks=ORACLE_SAMPLE["weeks"],
+            per_week=ORACLE_SAMPLE["conversions_per_week"],
+        )
         oracle_delays[regime] = planted_delays(independent.conversions, independent.registrations, independent.truth)
 
     rows = []
     for density in densities:
         for regime in regimes:
             per_week = args.conversions_per_week * density
-            print(f"{regime} regime, {density}x ({per_week:,} conversions a week), {args.weeks} weeks, seed {args.seed}:")
-            sample = load(args.workdir / f"{regime}-{density}x-seed{args.seed}-weeks{args.weeks}", seed=args.seed,
-                          weeks=args.weeks, per_week=per_week, regime=regime, io=True)
+            print(
+                f"{regime} regime, {density}x ({per_week:,} conversions a week), {args.weeks} weeks, seed {args.seed}:"
+            )
+            sample = load(
+                args.workdir / f"{regime}-{density}x-seed{args.seed}-weeks{args.weeks}",
+                seed=args.seed,
+                weeks=args.weeks,
+                per_week=per_week,
+                regime=regime,
+                io=True,
+            )
             fits = [matching.week_delay_fit(sample.conversions, sample.registrations, week) for week in sample.weeks]
             medians = [fit.quantile_seconds(0.5) for fit in fits]
-            print(f"  {sample.summary.conversions:,} conversions, {sample.summary.registrations:,} registrations, "
-                  f"{sample.truth.height:,} planted matches; fitted delay per week: median "
-                  f"{statistics.median(medians):.1f} s (weeks from {min(medians):.1f} to {max(medians):.1f}), "
-                  f"p10 {statistics.median(f.quantile_seconds(0.1) for f in fits):.1f} s, "
-                  f"p90 {statistics.median(f.quantile_seconds(0.9) for f in fits):.1f} s; "
-                  f"planted pairs with a same-country rival: {rival_share(sample):.1%}")
+            print(
+                f"  {sample.summary.conversions:,} conversions, {sample.summary.registrations:,} registrations, "
+                f"{sample.truth.height:,} planted matches; fitted delay per week: median "
+                f"{statistics.median(medians):.1f} s (weeks from {min(medians):.1f} to {max(medians):.1f}), "
+                f"p10 {statistics.median(f.quantile_seconds(0.1) for f in fits):.1f} s, "
+                f"p90 {statistics.median(f.quantile_seconds(0.9) for f in fits):.1f} s; "
+                f"planted pairs with a same-country rival: {rival_share(sample):.1%}"
+            )
             oracle = true_delay(sample.conversions, sample.registrations, sample.truth, oracle_delays[regime])
             for name, run in matchers(sample, oracle).items():
                 found, seconds = timed(run)
                 quality = matching.match_quality(found, sample.truth)
-                rows.append({"regime": regime, "density": f"{density}x", "matcher": name,
-                             "precision": quality.precision, "recall": quality.recall, "matches": found.height,
-                             "seconds": seconds})
-                print(f"  {name:<20}{quality.precision:>10.4f}{quality.recall:>8.4f}{found.height:>9,}{seconds:>8.2f} s")
+                rows.append(
+                    {
+                        "regime": regime,
+                        "density": f"{density}x",
+                        "matcher": name,
+                        "precision": quality.precision,
+                        "recall": quality.recall,
+                        "matches": found.height,
+                        "seconds": seconds,
+                    }
+                )
+                print(
+                    f"  {name:<20}{quality.precision:>10.4f}{quality.recall:>8.4f}{found.height:>9,}{seconds:>8.2f} s"
+                )
 
     table = pl.DataFrame(rows)
     print("\nprecision / recall (matching seconds), side by side:")
@@ -163,10 +195,14 @@ def main() -> None:
     print(f"| regime | density | {' | '.join(names)} |")
     print("|---|---|" + "---|" * len(names))
     for (regime, density), group in table.group_by(["regime", "density"], maintain_order=True):
-        cells = [f"{r['precision']:.3f} / {r['recall']:.3f} ({r['seconds']:.1f} s)" for r in group.iter_rows(named=True)]
+        cells = [
+            f"{r['precision']:.3f} / {r['recall']:.3f} ({r['seconds']:.1f} s)" for r in group.iter_rows(named=True)
+        ]
         print(f"| {regime} | {density} | {' | '.join(cells)} |")
-    print(f"targets: at 1x precision >= {TARGET_AT_1X[0]}, recall >= {TARGET_AT_1X[1]} and better than nearest in time; "
-          f"at 10x >= {TARGET_AT_10X[0]} / {TARGET_AT_10X[1]} where the oracle reaches it")
+    print(
+        f"targets: at 1x precision >= {TARGET_AT_1X[0]}, recall >= {TARGET_AT_1X[1]} and better than nearest in time; "
+        f"at 10x >= {TARGET_AT_10X[0]} / {TARGET_AT_10X[1]} where the oracle reaches it"
+    )
 
 
 if __name__ == "__main__":

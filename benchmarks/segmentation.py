@@ -44,13 +44,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
 from custpipe_assets.core.warehouse import Warehouse
-from peak_memory import peak_mb  # benchmarks/peak_memory.py
-from custpipe_assets.segmentation import features
-from custpipe_assets.segmentation import segments
-from custpipe_assets.segmentation.store_purchases import MATCHED_SCHEMA
 from custpipe_assets.purchases.transactions import LINES_SCHEMA
+from custpipe_assets.segmentation import features, segments
+from custpipe_assets.segmentation.store_purchases import MATCHED_SCHEMA
 
 MEASUREMENTS = ("full", "week-52", "week-104")
 ROLLUPS_TABLE = "silver.customer_weekly_rollups"
@@ -100,20 +99,24 @@ class Population:
     def profiles(self) -> pl.DataFrame:
         """The silver.customer_profiles columns `customer_features` reads, for the customers who have a profile."""
         rows = np.flatnonzero(self.has_profile)
-        return pl.DataFrame({
-            "customer_id": self.ids(rows),
-            "age": self.age[rows],
-            "income": self.income[rows],
-            "gender_female": self.gender_female[rows],
-            "joined_at": pl.Series(self.joined_day[rows] - EPOCH_ORDINAL).cast(pl.Date),
-        })
+        return pl.DataFrame(
+            {
+                "customer_id": self.ids(rows),
+                "age": self.age[rows],
+                "income": self.income[rows],
+                "gender_female": self.gender_female[rows],
+                "joined_at": pl.Series(self.joined_day[rows] - EPOCH_ORDINAL).cast(pl.Date),
+            }
+        )
 
     def customers(self) -> pl.DataFrame:
         """silver.customers' id and loyalty score (null where the landed score was not a number)."""
-        return pl.DataFrame({
-            "customer_id": self.ids(np.arange(self.size)),
-            "loyalty_score": pl.Series(self.loyalty_score).set(pl.Series(self.loyalty_missing), None),
-        })
+        return pl.DataFrame(
+            {
+                "customer_id": self.ids(np.arange(self.size)),
+                "loyalty_score": pl.Series(self.loyalty_score).set(pl.Series(self.loyalty_missing), None),
+            }
+        )
 
     def week(self, week_index: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         """One week's silver.transaction_lines and silver.store_purchases (matched), drawn from its own seed."""
@@ -133,32 +136,54 @@ class Population:
         transaction_of_line = np.repeat(np.arange(transactions), basket_size)
         line_count = len(transaction_of_line)
         week_start_us = (first_day - EPOCH_ORDINAL) * 86_400 * 1_000_000
-        day_files = pl.Series([f"transactions/d={week_start + timedelta(days=day)}/transactions.json" for day in range(7)])
-        per_transaction = pl.DataFrame({
-            "purchased_at": pl.Series(week_start_us + second * 1_000_000).cast(pl.Datetime("us")),
-            "customer_id": self.ids(buyer),
-            "source_file": day_files.gather(second // 86_400),
-            "day": second // 86_400,
-        }).with_columns((pl.int_range(pl.len()).over("day") + 1).alias("line_number"))
+        day_files = pl.Series(
+            [f"transactions/d={week_start + timedelta(days=day)}/transactions.json" for day in range(7)]
+        )
+        per_transaction = pl.DataFrame(
+            {
+                "purchased_at": pl.Series(week_start_us + second * 1_000_000).cast(pl.Datetime("us")),
+                "customer_id": self.ids(buyer),
+                "source_file": day_files.gather(second // 86_400),
+                "day": second // 86_400,
+            }
+        ).with_columns((pl.int_range(pl.len()).over("day") + 1).alias("line_number"))
         price = self.item_price_scale[buyer[transaction_of_line]] * rng.lognormal(0.0, 0.4, line_count)
-        lines = per_transaction.select(pl.all().gather(transaction_of_line)).with_columns(
-            pl.lit(week_start).alias("week_start"),
-            ("P" + pl.Series(rng.integers(1, 500, line_count)).cast(pl.String).str.zfill(3)).alias("product_id"),
-            pl.Series("price", np.clip(np.round(price, 2), 0.5, None)),
-            pl.Series("basket_position", np.arange(line_count) - np.repeat(np.cumsum(basket_size) - basket_size, basket_size)),
-        ).select(LINES_SCHEMA.names()).cast(dict(LINES_SCHEMA))
+        lines = (
+            per_transaction.select(pl.all().gather(transaction_of_line))
+            .with_columns(
+                pl.lit(week_start).alias("week_start"),
+                ("P" + pl.Series(rng.integers(1, 500, line_count)).cast(pl.String).str.zfill(3)).alias("product_id"),
+                pl.Series("price", np.clip(np.round(price, 2), 0.5, None)),
+                pl.Series(
+                    "basket_position",
+                    np.arange(line_count) - np.repeat(np.cumsum(basket_size) - basket_size, basket_size),
+                ),
+            )
+            .select(LINES_SCHEMA.names())
+            .cast(dict(LINES_SCHEMA))
+        )
 
         store_buyer = rng.choice(self.size, store_records, p=store_weight / store_weight.sum())
-        store = pl.DataFrame({
-            "week_start": pl.Series([week_start] * store_records, dtype=pl.Date),
-            "purchased_at": pl.Series(week_start_us + rng.integers(0, 7 * 86_400, store_records) * 1_000_000).cast(pl.Datetime("us")),
-            "customer_id": self.ids(store_buyer),
-            "mobile_e164": "+447" + pl.Series(store_buyer).cast(pl.String).str.zfill(9),
-            "amount": np.clip(np.round(rng.lognormal(np.log(45.0), 0.7, store_records), 2), 0.5, None),
-            "store": pl.Series([f"Store {number:02d}" for number in range(1, 21)]).gather(rng.integers(0, 20, store_records)),
-            "page": np.arange(store_records) // 500 + 1,
-            "record_number": np.arange(1, store_records + 1),
-        }).select(MATCHED_SCHEMA.names()).cast(dict(MATCHED_SCHEMA))
+        store = (
+            pl.DataFrame(
+                {
+                    "week_start": pl.Series([week_start] * store_records, dtype=pl.Date),
+                    "purchased_at": pl.Series(
+                        week_start_us + rng.integers(0, 7 * 86_400, store_records) * 1_000_000
+                    ).cast(pl.Datetime("us")),
+                    "customer_id": self.ids(store_buyer),
+                    "mobile_e164": "+447" + pl.Series(store_buyer).cast(pl.String).str.zfill(9),
+                    "amount": np.clip(np.round(rng.lognormal(np.log(45.0), 0.7, store_records), 2), 0.5, None),
+                    "store": pl.Series([f"Store {number:02d}" for number in range(1, 21)]).gather(
+                        rng.integers(0, 20, store_records)
+                    ),
+                    "page": np.arange(store_records) // 500 + 1,
+                    "record_number": np.arange(1, store_records + 1),
+                }
+            )
+            .select(MATCHED_SCHEMA.names())
+            .cast(dict(MATCHED_SCHEMA))
+        )
         return lines, store
 
 
@@ -228,7 +253,9 @@ def recompute_gold(warehouse: Warehouse, profiles: pl.DataFrame, customers: pl.D
         history_start, last_week = warehouse.query(features.rollup_weeks_sql(ROLLUPS_TABLE)).row(0)
     with stages("features"):
         as_of = last_week + timedelta(days=6)
-        customer_features = features.customer_features(aggregated, profiles, customers, as_of, history_start=history_start)
+        customer_features = features.customer_features(
+            aggregated, profiles, customers, as_of, history_start=history_start
+        )
     with stages("fit"):
         model = segments.fit_segments(customer_features, n_clusters=N_CLUSTERS, random_state=RANDOM_STATE)
     with stages("assign"):
@@ -268,8 +295,12 @@ def run_update(warehouse: Warehouse, cache: Path, stages: Stages) -> dict:
         rollup = features.weekly_rollup(lines, store, NEW_WEEK)
     with stages("write week"):
         warehouse.replace_week(ROLLUPS_TABLE, NEW_WEEK, rollup)
-    return {**recompute_gold(warehouse, profiles, customers, stages), "lines": lines.height,
-            "store_purchases": store.height, "rollup_rows": rollup.height}
+    return {
+        **recompute_gold(warehouse, profiles, customers, stages),
+        "lines": lines.height,
+        "store_purchases": store.height,
+        "rollup_rows": rollup.height,
+    }
 
 
 def _child(measurement: str, cache: Path) -> None:
@@ -286,8 +317,11 @@ def _child(measurement: str, cache: Path) -> None:
     finally:
         scratch.unlink(missing_ok=True)
         scratch.with_name(scratch.name + ".wal").unlink(missing_ok=True)
-    print(json.dumps({"measurement": measurement, "seconds": seconds, "peak_mb": peak_mb(),
-                      "stages": stages.seconds, **digest}))
+    print(
+        json.dumps(
+            {"measurement": measurement, "seconds": seconds, "peak_mb": peak_mb(), "stages": stages.seconds, **digest}
+        )
+    )
 
 
 def main() -> None:
@@ -295,7 +329,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path(".bench/segmentation"))
-    parser.add_argument("--only", default=",".join(MEASUREMENTS), help=f"comma-separated subset of {','.join(MEASUREMENTS)}")
+    parser.add_argument(
+        "--only", default=",".join(MEASUREMENTS), help=f"comma-separated subset of {','.join(MEASUREMENTS)}"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every measurement; the fastest run counts")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -305,13 +341,17 @@ def main() -> None:
         return
 
     if not (cache / "complete").exists():
-        print(f"building {args.customers:,} customers and {HISTORY_WEEKS} weeks of rollups into {cache} ...", flush=True)
+        print(
+            f"building {args.customers:,} customers and {HISTORY_WEEKS} weeks of rollups into {cache} ...", flush=True
+        )
         started = time.perf_counter()
         build_inputs(cache, args.customers, args.seed)
         print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
     sizes = {weeks: _warehouse_path(cache, weeks).stat().st_size / 1e6 for weeks in (52, HISTORY_WEEKS)}
-    print(f"inputs: {cache} ({args.customers:,} customers; rollup warehouses 52 weeks {sizes[52]:,.0f} MB, "
-          f"104 weeks {sizes[HISTORY_WEEKS]:,.0f} MB)")
+    print(
+        f"inputs: {cache} ({args.customers:,} customers; rollup warehouses 52 weeks {sizes[52]:,.0f} MB, "
+        f"104 weeks {sizes[HISTORY_WEEKS]:,.0f} MB)"
+    )
 
     measurements = [m for m in args.only.split(",") if m]
     for measurement in measurements:
@@ -321,8 +361,20 @@ def main() -> None:
     for round_number in range(1, args.repeats + 1):  # rounds, not runs in a row: load from others spreads evenly
         for measurement in measurements:
             completed = subprocess.run(
-                [sys.executable, __file__, "--customers", str(args.customers), "--seed", str(args.seed),
-                 "--workdir", str(args.workdir), "--child", measurement], capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--customers",
+                    str(args.customers),
+                    "--seed",
+                    str(args.seed),
+                    "--workdir",
+                    str(args.workdir),
+                    "--child",
+                    measurement,
+                ],
+                capture_output=True,
+                text=True,
             )
             if completed.returncode != 0:
                 raise SystemExit(f"{measurement}: failed\n{completed.stderr[-3000:]}")
@@ -330,32 +382,48 @@ def main() -> None:
             timings.setdefault(measurement, []).append(result["seconds"])
             if measurement not in results or result["seconds"] < results[measurement]["seconds"]:
                 results[measurement] = result
-            print(f"  round {round_number}: {measurement:<9} {result['seconds']:8.2f} s  {result['peak_mb']:9,.0f} MB",
-                  flush=True)
+            print(
+                f"  round {round_number}: {measurement:<9} {result['seconds']:8.2f} s  {result['peak_mb']:9,.0f} MB",
+                flush=True,
+            )
     runs = "; ".join(f"{measurement} {' / '.join(f'{t:.1f}' for t in ts)} s" for measurement, ts in timings.items())
     print(f"\nfastest of {args.repeats} run(s) each (all runs: {runs})")
 
     stages = [stage for stage in STAGE_ORDER if any(stage in result["stages"] for result in results.values())]
     print(f"{'measurement':<12}{'weeks':>6}{'wall s':>9}{'peak MB':>9}" + "".join(f"{stage:>12}" for stage in stages))
     for measurement, result in results.items():
-        cells = "".join(f"{result['stages'][stage]:>12.2f}" if stage in result["stages"] else f"{'-':>12}" for stage in stages)
+        cells = "".join(
+            f"{result['stages'][stage]:>12.2f}" if stage in result["stages"] else f"{'-':>12}" for stage in stages
+        )
         print(f"{measurement:<12}{result['weeks']:>6}{result['seconds']:>9.2f}{result['peak_mb']:>9,.0f}{cells}")
     print()
     for measurement, result in results.items():
-        extra = (f"; new week: {result['lines']:,} lines + {result['store_purchases']:,} store purchases -> "
-                 f"{result['rollup_rows']:,} rollup rows") if "rollup_rows" in result else ""
+        extra = (
+            (
+                f"; new week: {result['lines']:,} lines + {result['store_purchases']:,} store purchases -> "
+                f"{result['rollup_rows']:,} rollup rows"
+            )
+            if "rollup_rows" in result
+            else ""
+        )
         agrees = "ok" if result["segmented"] == result["customers"] == args.customers else "MISMATCH"
-        print(f"{measurement}: {result['customers']:,} customers with features, {result['segmented']:,} in segments "
-              f"({agrees}); segments {result['segments']}; silhouette {result['silhouette']:.3f}{extra}")
+        print(
+            f"{measurement}: {result['customers']:,} customers with features, {result['segmented']:,} in segments "
+            f"({agrees}); segments {result['segments']}; silhouette {result['silhouette']:.3f}{extra}"
+        )
     if "full" in results:
         print(f"\nfull at {args.customers:,} customers: {results['full']['seconds']:.1f} s (target < 60 s)")
     if "week-52" in results and "week-104" in results:
         one_year, two_years = results["week-52"], results["week-104"]
-        print(f"weekly update, 104 / 52 weeks of history: {two_years['seconds'] / one_year['seconds']:.2f} "
-              f"(target about 1)")
+        print(
+            f"weekly update, 104 / 52 weeks of history: {two_years['seconds'] / one_year['seconds']:.2f} "
+            f"(target about 1)"
+        )
         for stage in ("rollup", "write week", "aggregate"):
-            print(f"  {stage:<11} {one_year['stages'][stage]:6.2f} s -> {two_years['stages'][stage]:6.2f} s "
-                  f"({two_years['stages'][stage] / one_year['stages'][stage]:.2f}x)")
+            print(
+                f"  {stage:<11} {one_year['stages'][stage]:6.2f} s -> {two_years['stages'][stage]:6.2f} s "
+                f"({two_years['stages'][stage] / one_year['stages'][stage]:.2f}x)"
+            )
 
 
 if __name__ == "__main__":

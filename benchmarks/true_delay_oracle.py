@@ -36,8 +36,9 @@ class TrueDelay(DelayFit):
     bin_density: np.ndarray = field(default_factory=lambda: np.zeros(1))
 
     def density_in_log_delay(self, u: np.ndarray) -> np.ndarray:
-        index = np.clip(np.searchsorted(self.bin_edges, np.asarray(u, dtype=float), side="right") - 1, 0,
-                        len(self.bin_density) - 1)
+        index = np.clip(
+            np.searchsorted(self.bin_edges, np.asarray(u, dtype=float), side="right") - 1, 0, len(self.bin_density) - 1
+        )
         return np.maximum(self.bin_density[index], 1e-300)  # no mass: ln L of -690, never an edge
 
 
@@ -52,9 +53,11 @@ def true_delay(
     an independent sample of the same regime). See module doc."""
     at = registrations.get_column("registered_at")
     covered = pl.col("created_at").is_between(at.min() + window, at.max() - window)
-    pairs = candidate_pairs(conversions, registrations, window).join(
-        truth.with_columns(planted=pl.lit(True)), on=["conversion_id", "registration_key"], how="left"
-    ).with_columns(pl.col("planted").fill_null(False))
+    pairs = (
+        candidate_pairs(conversions, registrations, window)
+        .join(truth.with_columns(planted=pl.lit(True)), on=["conversion_id", "registration_key"], how="left")
+        .with_columns(pl.col("planted").fill_null(False))
+    )
     window_seconds = window.total_seconds()
     top = math.log1p(window_seconds)
     edges = np.arange(0.0, top + BIN, BIN)
@@ -62,7 +65,9 @@ def true_delay(
     density = counts / counts.sum() / BIN
     counted = pairs.filter(covered)
     true_pairs = _per_rule(counted.filter(pl.col("planted")))
-    chance_rate = {rule: count / (2 * window_seconds) for rule, count in _per_rule(counted.filter(~pl.col("planted"))).items()}
+    chance_rate = {
+        rule: count / (2 * window_seconds) for rule, count in _per_rule(counted.filter(~pl.col("planted"))).items()
+    }
     true_total = sum(true_pairs.values())
     covered_conversions = conversions.filter(covered).height
     covered_registrations = registrations.filter(

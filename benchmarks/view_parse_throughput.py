@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-
 import polars as pl
 
 from custpipe_assets.product_views.transforms import list_product_view_files, parse_product_view_files
@@ -47,7 +46,9 @@ def measure_view_parse_throughput(product_views_dir: Path, repeats: int = 3) -> 
     product_views_dir = Path(product_views_dir)
     all_files = list_product_view_files(product_views_dir)
     quarantine = parse_product_view_files(all_files, product_views_dir).quarantine
-    rejected = set(quarantine.filter(pl.col("line_number").is_null() & pl.col("position").is_null())["source_file"].to_list())
+    rejected = set(
+        quarantine.filter(pl.col("line_number").is_null() & pl.col("position").is_null())["source_file"].to_list()
+    )
     files = [path for path in all_files if source_name(path, default_landing_root(product_views_dir)) not in rejected]
     sources = [str(path) for path in files]
     megabytes = sum(os.path.getsize(source) for source in sources) / 1e6

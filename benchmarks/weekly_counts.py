@@ -62,11 +62,14 @@ def run_pipeline(landing: Path, workdir: Path) -> dict:
     """The pipeline's transforms exactly as the weekly assets call them, one week in memory at a time."""
     import polars as pl
 
-    from custpipe_assets.purchases import reference
-    from custpipe_assets.purchases import transactions
+    from custpipe_assets.purchases import reference, transactions
 
-    customers, _ = reference.clean_customers(reference.read_reference_csv(landing, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS))
-    products, _ = reference.clean_products(reference.read_reference_csv(landing, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS))
+    customers, _ = reference.clean_customers(
+        reference.read_reference_csv(landing, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
+    )
+    products, _ = reference.clean_products(
+        reference.read_reference_csv(landing, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS)
+    )
     counts = []
     for week in _weeks(landing):
         bronze = transactions.read_transactions_week(landing, week)
@@ -85,16 +88,24 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     from custpipe_assets.core.partitions import week_range_tags
     from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
-    from custpipe_assets.purchases import assets
     from custpipe_assets.definitions import build_definitions
+    from custpipe_assets.purchases import assets
 
     warehouse = workdir / "bench_warehouse.duckdb"
     warehouse.unlink(missing_ok=True)
     weeks = _weeks(landing)
     definitions = build_definitions(Settings(landing_dir=landing, warehouse=warehouse, first_week=weeks[0]))
-    selection = {assets.BRONZE_CUSTOMERS, assets.BRONZE_PRODUCTS, assets.SILVER_CUSTOMERS, assets.SILVER_PRODUCTS,
-                 assets.REFERENCE_QUARANTINE, assets.BRONZE_TRANSACTIONS, assets.TRANSACTION_LINES,
-                 assets.TRANSACTION_QUARANTINE, assets.CUSTOMER_PRODUCT_PURCHASES}
+    selection = {
+        assets.BRONZE_CUSTOMERS,
+        assets.BRONZE_PRODUCTS,
+        assets.SILVER_CUSTOMERS,
+        assets.SILVER_PRODUCTS,
+        assets.REFERENCE_QUARANTINE,
+        assets.BRONZE_TRANSACTIONS,
+        assets.TRANSACTION_LINES,
+        assets.TRANSACTION_QUARANTINE,
+        assets.CUSTOMER_PRODUCT_PURCHASES,
+    }
     job = definitions.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selection)
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(
@@ -105,7 +116,9 @@ def run_dagster(landing: Path, workdir: Path) -> dict:
     if not result.success:
         raise SystemExit("the Dagster run failed")
     # counted in SQL: loading 64M gold rows into Python just to count them would be the benchmark's own peak
-    counted = Warehouse(warehouse).query("select count(*) as rows, sum(purchase_count) as purchases from gold.customer_product_purchases")
+    counted = Warehouse(warehouse).query(
+        "select count(*) as rows, sum(purchase_count) as purchases from gold.customer_product_purchases"
+    )
     return {"rows": int(counted["rows"][0]), "purchases": int(counted["purchases"][0] or 0)}
 
 
@@ -139,8 +152,11 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
     counted = Warehouse(run_dir / "warehouse.duckdb").query(
         "select count(*) as rows, sum(purchase_count) as purchases from gold.customer_product_purchases"
     )
-    return {"rows": int(counted["rows"][0]), "purchases": int(counted["purchases"][0] or 0),
-            "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "rows": int(counted["rows"][0]),
+        "purchases": int(counted["purchases"][0] or 0),
+        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 def _step_seconds(dagster_home: Path) -> dict[str, float]:
@@ -186,7 +202,9 @@ def run_pandas(landing: Path, workdir: Path) -> dict:
                     continue
     frame = pd.DataFrame.from_records(records).dropna(subset=["customer_id", "basket"])
     frame = frame[frame["basket"].map(lambda b: isinstance(b, list))]
-    frame["key"] = frame["customer_id"].astype(str) + frame["date_of_purchase"].astype(str) + frame["basket"].map(json.dumps)
+    frame["key"] = (
+        frame["customer_id"].astype(str) + frame["date_of_purchase"].astype(str) + frame["basket"].map(json.dumps)
+    )
     frame = frame.drop_duplicates("key").explode("basket").dropna(subset=["basket"])
     items = pd.json_normalize(frame["basket"].tolist())
     frame = frame.reset_index(drop=True).join(items)
@@ -196,9 +214,13 @@ def run_pandas(landing: Path, workdir: Path) -> dict:
     customers = pd.read_csv(landing / "customers.csv", dtype=str).drop_duplicates("customer_id")
     customers["loyalty_score"] = pd.to_numeric(customers["loyalty_score"], errors="coerce")
     products = pd.read_csv(landing / "products.csv", dtype=str).drop_duplicates("product_id")
-    frame = frame.merge(customers, on="customer_id").merge(products[["product_id", "product_category"]], on="product_id")
+    frame = frame.merge(customers, on="customer_id").merge(
+        products[["product_id", "product_category"]], on="product_id"
+    )
     frame["week_start"] = (frame["purchased_at"] - pd.to_timedelta(frame["purchased_at"].dt.weekday, unit="D")).dt.date
-    counts = frame.groupby(["week_start", "customer_id", "loyalty_score", "product_id", "product_category"], dropna=False).size()
+    counts = frame.groupby(
+        ["week_start", "customer_id", "loyalty_score", "product_id", "product_category"], dropna=False
+    ).size()
     return _digest(pl.from_pandas(counts.rename("purchase_count").reset_index()))
 
 
@@ -224,8 +246,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path(".bench"))
     parser.add_argument("--only", default=",".join(WAYS), help=f"comma-separated subset of {','.join(WAYS)}")
-    parser.add_argument("--end-to-end", action="store_true",
-                        help="time `custpipe run` (as `make run`) against the query: --only duckdb,pipeline,end_to_end")
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="time `custpipe run` (as `make run`) against the query: --only duckdb,pipeline,end_to_end",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.end_to_end:
@@ -243,14 +268,26 @@ def main() -> None:
         generate_customers_landing(landing, seed=args.seed, scale=args.scale)
         print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
     size_mb = sum(p.stat().st_size for p in (landing / "transactions").rglob("*.json")) / 1e6
-    lines = sum(1 for p in (landing / "transactions").rglob("*.json") for _ in open(p, "rb"))
+    lines = sum(p.read_bytes().count(b"\n") for p in (landing / "transactions").rglob("*.json"))
     print(f"landing: {landing} ({size_mb:,.0f} MB of transaction JSON Lines, {lines:,} lines)")
 
     results = {}
     for way in [w for w in args.only.split(",") if w]:
         completed = subprocess.run(
-            [sys.executable, __file__, "--scale", args.scale, "--seed", str(args.seed), "--workdir", str(args.workdir),
-             "--child", way], capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--scale",
+                args.scale,
+                "--seed",
+                str(args.seed),
+                "--workdir",
+                str(args.workdir),
+                "--child",
+                way,
+            ],
+            capture_output=True,
+            text=True,
         )
         if completed.returncode != 0:
             print(f"{way}: failed\n{completed.stderr[-2000:]}")
@@ -262,28 +299,38 @@ def main() -> None:
 
     reference = results.get("duckdb")
     print()
-    print(f"{'way':<10}{'wall s':>10}{'peak MB':>10}{'x duckdb time':>15}{'x duckdb mem':>14}{'rows':>12}{'purchases':>12}")
+    print(
+        f"{'way':<10}{'wall s':>10}{'peak MB':>10}{'x duckdb time':>15}{'x duckdb mem':>14}{'rows':>12}{'purchases':>12}"
+    )
     for way, result in results.items():
         time_ratio = f"{result['seconds'] / reference['seconds']:.2f}" if reference else "-"
         mem_ratio = f"{result['peak_mb'] / reference['peak_mb']:.2f}" if reference else "-"
-        print(f"{way:<10}{result['seconds']:>10.2f}{result['peak_mb']:>10,.0f}{time_ratio:>15}{mem_ratio:>14}"
-              f"{result['rows']:>12,}{result['purchases']:>12,}")
+        print(
+            f"{way:<10}{result['seconds']:>10.2f}{result['peak_mb']:>10,.0f}{time_ratio:>15}{mem_ratio:>14}"
+            f"{result['rows']:>12,}{result['purchases']:>12,}"
+        )
     if "pipeline" in results and "pandas" in results:
         print(f"\npipeline is {results['pandas']['seconds'] / results['pipeline']['seconds']:.1f}x faster than pandas")
     if reference and "pipeline" in results:
-        print(f"pipeline compute / duckdb query: {results['pipeline']['seconds'] / reference['seconds']:.2f} (target <= 1.5)")
+        print(
+            f"pipeline compute / duckdb query: {results['pipeline']['seconds'] / reference['seconds']:.2f} (target <= 1.5)"
+        )
     if reference and "end_to_end" in results:
         ratio = results["end_to_end"]["seconds"] / reference["seconds"]
         pipeline = f"{results['pipeline']['seconds'] / reference['seconds']:.2f}" if "pipeline" in results else "-"
         print(f"\nend to end (custpipe run) / duckdb query: {ratio:.2f} (target <= 4), pipeline only: {pipeline}")
         steps = json.loads((args.workdir / f"{args.scale}-seed{args.seed}" / "end_to_end_steps.json").read_text())
         accounted = sum(steps.values())
-        print(f"where the time goes ({accounted:.1f} s in steps, {results['end_to_end']['seconds'] - accounted:.1f} s "
-              "start-up, step launches, summary and report):")
+        print(
+            f"where the time goes ({accounted:.1f} s in steps, {results['end_to_end']['seconds'] - accounted:.1f} s "
+            "start-up, step launches, summary and report):"
+        )
         for step, seconds in sorted(steps.items(), key=lambda item: -item[1])[:15]:
             print(f"  {seconds:8.2f} s  {step}")
     if "dagster" in results:
-        print(f"dagster run peak memory: {results['dagster']['peak_mb'] / 1024:.2f} GB (target at --scale large: < 8 GB)")
+        print(
+            f"dagster run peak memory: {results['dagster']['peak_mb'] / 1024:.2f} GB (target at --scale large: < 8 GB)"
+        )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,13 @@ def main() -> None:
         generate_sample(landing, seed=7, first_week=FIRST_WEEK)
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(yaml.safe_load(INSTANCE_YAML)))
-    settings = Settings(landing_dir=landing, warehouse=workdir / "warehouse.duckdb", first_week=FIRST_WEEK,
-                        ctr_snapshot=workdir / "serving" / "ctr.parquet", reports_dir=workdir / "reports")
+    settings = Settings(
+        landing_dir=landing,
+        warehouse=workdir / "warehouse.duckdb",
+        first_week=FIRST_WEEK,
+        ctr_snapshot=workdir / "serving" / "ctr.parquet",
+        reports_dir=workdir / "reports",
+    )
     environment = {**settings.environment(), "DAGSTER_HOME": str(home)}
     rows = []
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -95,7 +100,14 @@ def main() -> None:
                 raise SystemExit(f"the main job failed for {domain}: {summary.run_id}")
             weeks_of[domain] = summary.weeks_of(domain)
             share = seconds / len(weeks_of[domain])
-            rows.append((f"main job, {domain} ({len(weeks_of[domain])} weeks)", seconds, run_seconds(instance, summary.runs[0].run_id), share))
+            rows.append(
+                (
+                    f"main job, {domain} ({len(weeks_of[domain])} weeks)",
+                    seconds,
+                    run_seconds(instance, summary.runs[0].run_id),
+                    share,
+                )
+            )
         main_total = sum(row[1] for row in rows)
         all_weeks = len(set().union(*weeks_of.values()))
         rows.append((f"main job, every domain ({all_weeks} weeks)", main_total, None, main_total / all_weeks))
@@ -106,8 +118,22 @@ def main() -> None:
         for job in WEEKLY_JOBS:
             measured = []
             for _ in range(args.repeat):  # the median of a few: one launch can meet a busy moment of the machine
-                seconds = launch([dagster, "job", "execute", "-m", "custpipe_assets.definitions", "-a", "defs",
-                                  "-j", job, "--tags", json.dumps({"dagster/partition": last_week})], environment)
+                seconds = launch(
+                    [
+                        dagster,
+                        "job",
+                        "execute",
+                        "-m",
+                        "custpipe_assets.definitions",
+                        "-a",
+                        "defs",
+                        "-j",
+                        job,
+                        "--tags",
+                        json.dumps({"dagster/partition": last_week}),
+                    ],
+                    environment,
+                )
                 (record,) = instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)
                 measured.append((seconds, run_seconds(instance, record.dagster_run.run_id)))
             seconds, run = sorted(measured)[len(measured) // 2]
@@ -118,17 +144,29 @@ def main() -> None:
             script.write_text(MULTIPROCESS_SCRIPT)
             seconds = launch([sys.executable, str(script), "weekly_transactions", last_week], environment)
             (record,) = instance.get_run_records(dg.RunsFilter(job_name="weekly_transactions"), limit=1)
-            rows.append((f"weekly_transactions {last_week}, launched, multiprocess (before)", seconds,
-                         run_seconds(instance, record.dagster_run.run_id), None))
+            rows.append(
+                (
+                    f"weekly_transactions {last_week}, launched, multiprocess (before)",
+                    seconds,
+                    run_seconds(instance, record.dagster_run.run_id),
+                    None,
+                )
+            )
 
     print(f"small sample, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; workdir {workdir}")
     print(f"{'way':<62} {'wall s':>8} {'run s':>8} {'s/week':>8}   (run s: from the run's start to its end event)")
     for name, seconds, run, share in rows:
-        print(f"{name:<62} {seconds:>8.1f} {'' if run is None else f'{run:.1f}':>8} {'' if share is None else f'{share:.1f}':>8}")
+        print(
+            f"{name:<62} {seconds:>8.1f} {'' if run is None else f'{run:.1f}':>8} {'' if share is None else f'{share:.1f}':>8}"
+        )
     share = rows[0][3]
-    print(f"weekly_transactions launched / main job's purchases per-week share: {launched['weekly_transactions'] / share:.1f}x")
+    print(
+        f"weekly_transactions launched / main job's purchases per-week share: {launched['weekly_transactions'] / share:.1f}x"
+    )
     if not args.skip_multiprocess:
-        print(f"multiprocess / in-process (weekly_transactions, launched): {rows[-1][1] / launched['weekly_transactions']:.1f}x")
+        print(
+            f"multiprocess / in-process (weekly_transactions, launched): {rows[-1][1] / launched['weekly_transactions']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

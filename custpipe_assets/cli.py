@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from custpipe_assets.core.settings import Settings, SettingsError
 from custpipe_assets.core.conventions import DOMAINS
+from custpipe_assets.core.settings import Settings, SettingsError
 from custpipe_assets.core.warehouse import WarehouseUnavailableError
 
 
@@ -49,9 +49,14 @@ def _generate(args: argparse.Namespace) -> int:
     landing = Path(args.landing_dir).absolute() if args.landing_dir else settings.landing_dir
     show_progress = args.progress if args.progress is not None else args.scale != "small"
     summary = generate_sample(
-        landing, seed=args.seed, scale=args.scale, first_week=settings.first_week, overwrite=args.overwrite,
+        landing,
+        seed=args.seed,
+        scale=args.scale,
+        first_week=settings.first_week,
+        overwrite=args.overwrite,
         progress=ProgressBar("transaction days") if show_progress else None,
-        delay_regime=args.delay_regime, conversions_density=args.conversions_density,
+        delay_regime=args.delay_regime,
+        conversions_density=args.conversions_density,
     )
     print(f"wrote the {args.scale} sample (seed {args.seed}) to {landing}")
     print(summary)
@@ -111,7 +116,9 @@ def _cluster(args: argparse.Namespace) -> int:
             raise SettingsError("custpipe cluster run needs --domain and --week (a Monday; twice for a range)")
         weeks = sorted(date.fromisoformat(week) for week in args.week)
         result = cluster.run(args.root, args.domain, weeks[0], weeks[-1])
-        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} ({args.domain}, {weeks[0]} .. {weeks[-1]})")
+        print(
+            f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} ({args.domain}, {weeks[0]} .. {weeks[-1]})"
+        )
         return 0 if result.success else 1
     return 0
 
@@ -123,20 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write deterministic sample data in the real landing formats")
     generate.add_argument("--landing-dir", help="default: CUSTPIPE_LANDING_DIR or data/landing")
     generate.add_argument("--seed", type=int, default=7)
-    generate.add_argument("--scale", default="small", choices=["small", "medium", "large"],
-                          help="small: a few hundred customers; medium: 3M transactions; large: 1M customers, 30M transactions")
+    generate.add_argument(
+        "--scale",
+        default="small",
+        choices=["small", "medium", "large"],
+        help="small: a few hundred customers; medium: 3M transactions; large: 1M customers, 30M transactions",
+    )
     generate.add_argument("--overwrite", action="store_true", help="write into a landing folder that has files")
-    generate.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                          help="a progress bar on stderr (default: on for medium and large)")
-    generate.add_argument("--delay-regime", default="minutes", choices=["minutes", "seconds", "mixed"],
-                          help="conversions: how long after a conversion its registration comes (default minutes)")
-    generate.add_argument("--conversions-density", type=int, default=1, choices=[1, 10],
-                          help="conversions: 1x or 10x the sample's 400 conversions a week (default 1)")
+    generate.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: on for medium and large)",
+    )
+    generate.add_argument(
+        "--delay-regime",
+        default="minutes",
+        choices=["minutes", "seconds", "mixed"],
+        help="conversions: how long after a conversion its registration comes (default minutes)",
+    )
+    generate.add_argument(
+        "--conversions-density",
+        type=int,
+        default=1,
+        choices=[1, 10],
+        help="conversions: 1x or 10x the sample's 400 conversions a week (default 1)",
+    )
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize every asset, week and check; print what was written")
-    run.add_argument("--domain", action="append", choices=list(DOMAINS),
-                     help="run only this domain (repeatable); default: every domain whose sources landed")
+    run.add_argument(
+        "--domain",
+        action="append",
+        choices=list(DOMAINS),
+        help="run only this domain (repeatable); default: every domain whose sources landed",
+    )
     run.set_defaults(handler=_run)
 
     report = commands.add_parser("report", help="write the latest result of every asset check (Markdown, JSON, HTML)")
@@ -155,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     purchases_api.set_defaults(handler=_purchases_api)
 
     cluster = commands.add_parser(
-        "cluster", help="PostgreSQL, Redis and Celery workers on 127.0.0.1 writing a DuckLake (README: Beyond one machine)"
+        "cluster",
+        help="PostgreSQL, Redis and Celery workers on 127.0.0.1 writing a DuckLake (README: Beyond one machine)",
     )
     cluster.add_argument("action", choices=["up", "down", "status", "run"])
     cluster.add_argument("--root", default="data/cluster", help="the cluster's folder (default data/cluster)")

@@ -14,22 +14,22 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB  # noqa: E402
-from custpipe_assets.conversions.defs import build_defs as conversion_defs  # noqa: E402
-from custpipe_assets.core.alerts import build_alert_sensors  # noqa: E402
-from custpipe_assets.core.automation import WEEKLY_EXECUTOR, follow_inputs  # noqa: E402
-from custpipe_assets.core.conventions import DOMAINS, EVERYTHING_JOB  # noqa: E402
-from custpipe_assets.core.landing import LandingResource  # noqa: E402
-from custpipe_assets.core.partitions import weekly_partitions  # noqa: E402
-from custpipe_assets.core.settings import Settings  # noqa: E402
-from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource  # noqa: E402
-from custpipe_assets.product_views.automation import WEEKLY_PRODUCT_VIEWS_JOB  # noqa: E402
-from custpipe_assets.product_views.defs import build_defs as product_view_defs  # noqa: E402
-from custpipe_assets.purchases.automation import WEEKLY_TRANSACTIONS_JOB  # noqa: E402
-from custpipe_assets.purchases.defs import build_defs as purchase_defs  # noqa: E402
-from custpipe_assets.segmentation.automation import WEEKLY_STORE_PURCHASES_JOB  # noqa: E402
-from custpipe_assets.segmentation.defs import build_defs as segmentation_defs  # noqa: E402
-from custpipe_assets.segmentation.resources import PurchasesApiResource  # noqa: E402
+from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB
+from custpipe_assets.conversions.defs import build_defs as conversion_defs
+from custpipe_assets.core.alerts import build_alert_sensors
+from custpipe_assets.core.automation import WEEKLY_EXECUTOR, follow_inputs
+from custpipe_assets.core.conventions import DOMAINS, EVERYTHING_JOB
+from custpipe_assets.core.landing import LandingResource
+from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.settings import Settings
+from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource
+from custpipe_assets.product_views.automation import WEEKLY_PRODUCT_VIEWS_JOB
+from custpipe_assets.product_views.defs import build_defs as product_view_defs
+from custpipe_assets.purchases.automation import WEEKLY_TRANSACTIONS_JOB
+from custpipe_assets.purchases.defs import build_defs as purchase_defs
+from custpipe_assets.segmentation.automation import WEEKLY_STORE_PURCHASES_JOB
+from custpipe_assets.segmentation.defs import build_defs as segmentation_defs
+from custpipe_assets.segmentation.resources import PurchasesApiResource
 
 DOMAIN_DEFS = {
     "purchases": purchase_defs,
@@ -66,13 +66,19 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     }
     domains = dg.Definitions.merge(*(build(settings) for build in DOMAIN_DEFS.values()))
     weekly_jobs = [job for job in domains.jobs if job.name in WEEKLY_JOBS]
-    return follow_inputs(dg.Definitions.merge(
-        domains,
-        # every job without an executor of its own (the main job, automation's runs, the UI's Materialize) runs its
-        # steps in its run's process: DuckDB has one writer, so they would queue on the warehouse pool anyway
-        dg.Definitions(jobs=[everything], resources=resources, executor=WEEKLY_EXECUTOR,
-                       sensors=build_alert_sensors(settings, weekly_jobs)),
-    ))
+    return follow_inputs(
+        dg.Definitions.merge(
+            domains,
+            # every job without an executor of its own (the main job, automation's runs, the UI's Materialize) runs its
+            # steps in its run's process: DuckDB has one writer, so they would queue on the warehouse pool anyway
+            dg.Definitions(
+                jobs=[everything],
+                resources=resources,
+                executor=WEEKLY_EXECUTOR,
+                sensors=build_alert_sensors(settings, weekly_jobs),
+            ),
+        )
+    )
 
 
 defs = build_definitions()

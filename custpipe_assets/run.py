@@ -10,16 +10,16 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
 from custpipe_assets.core.arrivals import LandedFiles
+from custpipe_assets.core.conventions import DOMAINS, domain_job_name
 from custpipe_assets.core.partitions import week_range_tags, weekly_partitions
 from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.sample import generate_sample
-from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
-from custpipe_assets.purchases.automation import LANDED_FILES as TRANSACTION_FILES
-from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
-from custpipe_assets.core.conventions import DOMAINS, domain_job_name
 from custpipe_assets.definitions import build_definitions
+from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
+from custpipe_assets.purchases.automation import LANDED_FILES as TRANSACTION_FILES
+from custpipe_assets.sample import generate_sample
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
 INSTANCE_YAML = """\
@@ -115,7 +115,9 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
     landing = settings.landing_dir
     if not landing.exists():
         if landing != Path(DEFAULT_LANDING_DIR).absolute():
-            raise SettingsError(f"landing folder {landing} does not exist. Set {LANDING_DIR_ENV} to an existing folder.")
+            raise SettingsError(
+                f"landing folder {landing} does not exist. Set {LANDING_DIR_ENV} to an existing folder."
+            )
         landing.mkdir(parents=True)
     if any(path.name != ".gitkeep" for path in landing.iterdir()):
         return
@@ -187,9 +189,7 @@ def run_everything(
         )
         runs.append(DomainRun(source.name, result.run_id, result.success, weeks))
         evaluations += result.get_asset_check_evaluations()
-    summary = RunSummary(
-        all(run.success for run in runs), runs, skipped, warehouse.table_counts()
-    )
+    summary = RunSummary(all(run.success for run in runs), runs, skipped, warehouse.table_counts())
     for evaluation in evaluations:
         label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         if evaluation.passed:

@@ -46,8 +46,11 @@ def sample_run(tmp_path_factory) -> SampleRun:
     root = tmp_path_factory.mktemp("sample_run")
     generate_sample(root / "landing", seed=11, first_week=FIRST_WEEK)
     settings = Settings(
-        landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet", reports_dir=root / "reports",
+        landing_dir=root / "landing",
+        warehouse=root / "warehouse.duckdb",
+        first_week=FIRST_WEEK,
+        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet",
+        reports_dir=root / "reports",
     )
     with dg.instance_for_test() as instance:
         yield SampleRun(settings, run_everything(settings, instance=instance, log=lambda *_: None), instance)

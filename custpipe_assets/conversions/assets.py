@@ -17,15 +17,13 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
-
 from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
-
 
 BRONZE_CONVERSIONS = dg.AssetKey(["bronze", "conversions"])
 BRONZE_REGISTRATIONS = dg.AssetKey(["bronze", "broker_registrations"])
@@ -44,7 +42,9 @@ CONVERSION_INSIGHTS = dg.AssetKey(["gold", "conversion_insights"])
 # week has no week before it and the latest none after it yet (allowed, hence the beta flag, its warning silenced)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
-    NEIGHBOUR_WEEKS = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True)
+    NEIGHBOUR_WEEKS = dg.TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True
+    )
 REPORT_DELAY_WEEKS = 8  # the insights report shows the delay fitted on the latest weeks (as the delay check compares)
 BATCH_READERS: dict[str, Callable[[Path], transforms.BronzeRead]] = {
     "conversions": transforms.read_conversions,
@@ -70,8 +70,12 @@ def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
     return stored.drop("week_start", strict=False) if stored.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
 
 
-@dg.asset(key=BRONZE_MAPPING, kinds=KINDS | {"csv"}, pool=POOL,
-          description="page_category_mapping.csv as landed: every line with its fields, file and line number.")
+@dg.asset(
+    key=BRONZE_MAPPING,
+    kinds=KINDS | {"csv"},
+    pool=POOL,
+    description="page_category_mapping.csv as landed: every line with its fields, file and line number.",
+)
 def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     read = transforms.read_page_category_mapping(landing.root())
     if read.files.is_empty():
@@ -81,10 +85,14 @@ def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: Lan
 
 @dg.multi_asset(
     outs={
-        "mapping": dg.AssetOut(key=SILVER_MAPPING, kinds=KINDS,
-                               description="measurement_category -> page_category, one row per category."),
-        "quarantine": dg.AssetOut(key=MAPPING_QUARANTINE, kinds=KINDS,
-                                  description="Rejected mapping lines (repeats, contradictions, blanks) with line, raw text and reason."),
+        "mapping": dg.AssetOut(
+            key=SILVER_MAPPING, kinds=KINDS, description="measurement_category -> page_category, one row per category."
+        ),
+        "quarantine": dg.AssetOut(
+            key=MAPPING_QUARANTINE,
+            kinds=KINDS,
+            description="Rejected mapping lines (repeats, contradictions, blanks) with line, raw text and reason.",
+        ),
     },
     ins={"bronze": dg.AssetIn(BRONZE_MAPPING)},
     pool=POOL,
@@ -92,13 +100,21 @@ def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: Lan
 def silver_page_category_mapping(bronze: pl.DataFrame) -> Iterator[dg.Output]:
     cleaned = transforms.clean_page_category_mapping(bronze)
     yield dg.Output(cleaned.rows, output_name="mapping", metadata={"rows_read": bronze.height})
-    yield dg.Output(cleaned.quarantine, output_name="quarantine", metadata={
-        "quarantined_by_reason": dg.MetadataValue.json(counts_by(cleaned.quarantine, "reason")),
-    })
+    yield dg.Output(
+        cleaned.quarantine,
+        output_name="quarantine",
+        metadata={
+            "quarantined_by_reason": dg.MetadataValue.json(counts_by(cleaned.quarantine, "reason")),
+        },
+    )
 
 
-@dg.asset(key=BRONZE_FILES, kinds=KINDS | {"csv"}, pool=POOL,
-          description="One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.")
+@dg.asset(
+    key=BRONZE_FILES,
+    kinds=KINDS | {"csv"},
+    pool=POOL,
+    description="One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.",
+)
 def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
     inventories = [
@@ -106,13 +122,20 @@ def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: L
         for source, read in BATCH_READERS.items()
     ]
     mapping = transforms.read_page_category_mapping(root).files.select(
-        pl.lit("mapping").alias("source"), "source_file", "data_lines", "status",
-        pl.lit(None, pl.Date).alias("first_week"), pl.lit(None, pl.Date).alias("last_week"), "landed_week",
+        pl.lit("mapping").alias("source"),
+        "source_file",
+        "data_lines",
+        "status",
+        pl.lit(None, pl.Date).alias("first_week"),
+        pl.lit(None, pl.Date).alias("last_week"),
+        "landed_week",
     )
     files = pl.concat([*inventories, mapping])
     for source in BATCH_READERS:
         if files.filter(pl.col("source") == source).is_empty():
-            context.log.warning(f"no {source} batch files under {root / 'brokerchooser'}: those tables are empty this run")
+            context.log.warning(
+                f"no {source} batch files under {root / 'brokerchooser'}: those tables are empty this run"
+            )
     context.add_output_metadata({"files_by_status": dg.MetadataValue.json(counts_by(files, "status"))})
     return files
 
@@ -123,10 +146,16 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(key=BRONZE_CONVERSIONS, kinds=KINDS | {"csv"},
-                                       description="Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line."),
-            "registrations": dg.AssetOut(key=BRONZE_REGISTRATIONS, kinds=KINDS | {"csv"},
-                                         description="Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line."),
+            "conversions": dg.AssetOut(
+                key=BRONZE_CONVERSIONS,
+                kinds=KINDS | {"csv"},
+                description="Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+            ),
+            "registrations": dg.AssetOut(
+                key=BRONZE_REGISTRATIONS,
+                kinds=KINDS | {"csv"},
+                description="Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+            ),
         },
         **weekly,
     )
@@ -151,19 +180,33 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(key=SILVER_CONVERSIONS, kinds=KINDS,
-                                       description="Conversions: typed, UTC, ISO country codes, page category, one row per id."),
-            "registrations": dg.AssetOut(key=SILVER_REGISTRATIONS, kinds=KINDS,
-                                         description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed."),
-            "quarantine": dg.AssetOut(key=CONVERSION_QUARANTINE, kinds=KINDS,
-                                      description="Every rejected conversion and broker line of the week: source, file, line, raw line, reason."),
+            "conversions": dg.AssetOut(
+                key=SILVER_CONVERSIONS,
+                kinds=KINDS,
+                description="Conversions: typed, UTC, ISO country codes, page category, one row per id.",
+            ),
+            "registrations": dg.AssetOut(
+                key=SILVER_REGISTRATIONS,
+                kinds=KINDS,
+                description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed.",
+            ),
+            "quarantine": dg.AssetOut(
+                key=CONVERSION_QUARANTINE,
+                kinds=KINDS,
+                description="Every rejected conversion and broker line of the week: source, file, line, raw line, reason.",
+            ),
         },
-        ins={"bronze_conversions": dg.AssetIn(BRONZE_CONVERSIONS), "bronze_registrations": dg.AssetIn(BRONZE_REGISTRATIONS),
-             "mapping": dg.AssetIn(SILVER_MAPPING)},
+        ins={
+            "bronze_conversions": dg.AssetIn(BRONZE_CONVERSIONS),
+            "bronze_registrations": dg.AssetIn(BRONZE_REGISTRATIONS),
+            "mapping": dg.AssetIn(SILVER_MAPPING),
+        },
         **weekly,
     )
     def silver_conversion_batches(
-        bronze_conversions: WeeklyBatches, bronze_registrations: WeeklyBatches, mapping: pl.DataFrame,
+        bronze_conversions: WeeklyBatches,
+        bronze_registrations: WeeklyBatches,
+        mapping: pl.DataFrame,
     ) -> Iterator[dg.Output]:
         rejected = SetAsidePerWeek(bronze_conversions.weeks)  # both sources' rejects, for the quarantine output
 
@@ -172,22 +215,34 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
                 cleaned = clean(bronze)
                 rejected.keep(week, cleaned.quarantine.select(pl.lit(source).alias("source"), pl.all()))
                 return cleaned.rows
+
             return clean_week
 
-        yield dg.Output(bronze_conversions.map(cleaner("conversions", lambda rows: transforms.clean_conversions(rows, mapping))),
-                        output_name="conversions")
-        yield dg.Output(bronze_registrations.map(cleaner("registrations", transforms.clean_broker_registrations)),
-                        output_name="registrations")
+        yield dg.Output(
+            bronze_conversions.map(cleaner("conversions", lambda rows: transforms.clean_conversions(rows, mapping))),
+            output_name="conversions",
+        )
+        yield dg.Output(
+            bronze_registrations.map(cleaner("registrations", transforms.clean_broker_registrations)),
+            output_name="registrations",
+        )
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(key=CONVERSION_MATCHES, kinds=KINDS,
-              ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
-                   "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS)},
-              description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
-                          "each week's metadata shows the delay learned from that week's data.",
-              **weekly)
-    def conversion_matches(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame) -> WeeklyBatches:
+    @dg.asset(
+        key=CONVERSION_MATCHES,
+        kinds=KINDS,
+        ins={
+            "conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
+            "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS),
+        },
+        description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
+        "each week's metadata shows the delay learned from that week's data.",
+        **weekly,
+    )
+    def conversion_matches(
+        context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame
+    ) -> WeeklyBatches:
         def match(week: date) -> pl.DataFrame:
             if conversions.is_empty() or registrations.is_empty():
                 return pl.DataFrame(schema=matching.MATCH_SCHEMA)
@@ -197,12 +252,21 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
         return WeeklyBatches(weeks_of(context), match)
 
-    @dg.asset(key=CONVERSIONS_MATCHED, kinds=KINDS, pool=POOL,
-              automation_condition=FOLLOWS_INPUTS,
-              ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS), "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
-                   "matches": dg.AssetIn(CONVERSION_MATCHES)},
-              description="Every conversion with its page category and the matched registration's fields (null when unmatched).")
-    def conversions_matched(conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
+    @dg.asset(
+        key=CONVERSIONS_MATCHED,
+        kinds=KINDS,
+        pool=POOL,
+        automation_condition=FOLLOWS_INPUTS,
+        ins={
+            "conversions": dg.AssetIn(SILVER_CONVERSIONS),
+            "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
+            "matches": dg.AssetIn(CONVERSION_MATCHES),
+        },
+        description="Every conversion with its page category and the matched registration's fields (null when unmatched).",
+    )
+    def conversions_matched(
+        conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame
+    ) -> pl.DataFrame:
         matches = _matches_table(matches)
         registration_fields = registrations.rename(
             {name: f"registration_{name}" for name in registrations.columns if name != "registration_key"}
@@ -213,13 +277,21 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
             .sort("created_at", "conversion_id")
         )
 
-    @dg.asset(key=CONVERSION_INSIGHTS, kinds={"polars", "matplotlib"}, pool=POOL,
-              automation_condition=FOLLOWS_INPUTS,
-              ins={"conversions": dg.AssetIn(SILVER_CONVERSIONS), "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
-                   "matches": dg.AssetIn(CONVERSION_MATCHES)},
-              description="Exploratory report: conversion and match rates by page, UI element, device and country; insights and actions.")
-    def conversion_insights(context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame,
-                            matches: pl.DataFrame) -> None:
+    @dg.asset(
+        key=CONVERSION_INSIGHTS,
+        kinds={"polars", "matplotlib"},
+        pool=POOL,
+        automation_condition=FOLLOWS_INPUTS,
+        ins={
+            "conversions": dg.AssetIn(SILVER_CONVERSIONS),
+            "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
+            "matches": dg.AssetIn(CONVERSION_MATCHES),
+        },
+        description="Exploratory report: conversion and match rates by page, UI element, device and country; insights and actions.",
+    )
+    def conversion_insights(
+        context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame
+    ) -> None:
         matches = _matches_table(matches)
         fitted = matching.fit_latest_weeks(conversions, registrations, REPORT_DELAY_WEEKS)
         if fitted is None:
@@ -229,12 +301,24 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
             label = f"the weeks {weeks[0]} to {weeks[-1]}" if len(weeks) > 1 else f"the week of {weeks[0]}"
             built = report.build_report(conversions, registrations, matches, delay, label)
         written = report.write_report(built, reports_dir)
-        context.add_output_metadata({
-            "report": dg.MetadataValue.md(report.markdown_with_embedded_charts(built)),
-            "written_to": dg.MetadataValue.json([str(path) for path in written]),
-        })
+        context.add_output_metadata(
+            {
+                "report": dg.MetadataValue.md(report.markdown_with_embedded_charts(built)),
+                "written_to": dg.MetadataValue.json([str(path) for path in written]),
+            }
+        )
 
-    return [bronze_conversion_batches, silver_conversion_batches, conversion_matches, conversions_matched, conversion_insights]
+    return [
+        bronze_conversion_batches,
+        silver_conversion_batches,
+        conversion_matches,
+        conversions_matched,
+        conversion_insights,
+    ]
 
 
-CONVERSION_REFERENCE_ASSETS = [bronze_page_category_mapping, silver_page_category_mapping, bronze_conversion_source_files]
+CONVERSION_REFERENCE_ASSETS = [
+    bronze_page_category_mapping,
+    silver_page_category_mapping,
+    bronze_conversion_source_files,
+]

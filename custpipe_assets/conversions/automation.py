@@ -39,16 +39,29 @@ LANDED_FILES = LandedFiles(f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)
 def build_automation(partitions_def):
     job = weekly_job(
         WEEKLY_CONVERSIONS_JOB,
-        [assets.BRONZE_CONVERSIONS, assets.BRONZE_REGISTRATIONS, assets.BRONZE_MAPPING, assets.BRONZE_FILES,
-         assets.SILVER_CONVERSIONS, assets.SILVER_REGISTRATIONS, assets.SILVER_MAPPING, assets.MAPPING_QUARANTINE,
-         assets.CONVERSION_QUARANTINE, assets.CONVERSION_MATCHES],
+        [
+            assets.BRONZE_CONVERSIONS,
+            assets.BRONZE_REGISTRATIONS,
+            assets.BRONZE_MAPPING,
+            assets.BRONZE_FILES,
+            assets.SILVER_CONVERSIONS,
+            assets.SILVER_REGISTRATIONS,
+            assets.SILVER_MAPPING,
+            assets.MAPPING_QUARANTINE,
+            assets.CONVERSION_QUARANTINE,
+            assets.CONVERSION_MATCHES,
+        ],
         partitions_def,
         "Conversion and broker batches read, cleaned and matched for a stretch of weeks (mapping and file inventory too).",
     )
     sensor = arrival_sensor(
-        "conversion_arrivals", job, partitions_def,
-        landed=LANDED_FILES, recorded_on=assets.BRONZE_CONVERSIONS, neighbour_weeks=1,
+        "conversion_arrivals",
+        job,
+        partitions_def,
+        landed=LANDED_FILES,
+        recorded_on=assets.BRONZE_CONVERSIONS,
+        neighbour_weeks=1,
         description="Runs the weeks whose conversions or broker-data batch files differ from what bronze/conversions "
-                    "last read for that week, and their neighbours.",
+        "last read for that week, and their neighbours.",
     )
     return [job], [monday_range_schedule(job, partitions_def, weeks=2)], [sensor]

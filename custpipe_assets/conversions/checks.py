@@ -8,7 +8,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.conversions import assets, delay, matching, transforms
+from custpipe_assets.conversions import assets, delay, matching
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
     reconciliation_check,
@@ -16,12 +16,19 @@ from custpipe_assets.core.checks import (
     sql_check,
     weekly_row_count_sql,
 )
+from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
 
 CLEANING_REASONS = [
-    "invalid_id", "invalid_created_at", "invalid_is_mobile", "invalid_timestamp", "missing_value", "duplicate",
-    "duplicate_id", "conflicting_mapping",
+    "invalid_id",
+    "invalid_created_at",
+    "invalid_is_mobile",
+    "invalid_timestamp",
+    "missing_value",
+    "duplicate",
+    "duplicate_id",
+    "conflicting_mapping",
 ]
 BRONZE_LINES = pa.DataFrameSchema(
     {
@@ -29,7 +36,7 @@ BRONZE_LINES = pa.DataFrameSchema(
         "source_file": pa.Column(pl.String),
         "line_number": pa.Column(pl.Int64, pa.Check.ge(2)),
         "raw_line": pa.Column(pl.String),
-        "read_issue": pa.Column(pl.String, pa.Check.isin(list(transforms.READ_ISSUES)), nullable=True),
+        "read_issue": pa.Column(pl.String, pa.Check.isin(list(READ_ISSUES)), nullable=True),
     },
     unique=["source_file", "line_number"],
     description="One row per landed data line (line 1 is the header), in one week; a known read issue or none.",
@@ -39,7 +46,7 @@ SOURCE_FILES = pa.DataFrameSchema(
         "source": pa.Column(pl.String, pa.Check.isin(["conversions", "registrations", "mapping"])),
         "source_file": pa.Column(pl.String, unique=True),
         "data_lines": pa.Column(pl.Int64, pa.Check.ge(0)),
-        "status": pa.Column(pl.String, pa.Check.isin(list(transforms.FILE_STATUSES))),
+        "status": pa.Column(pl.String, pa.Check.isin(list(FILE_STATUSES))),
     },
     description="One row per landed file with a known status.",
 )
@@ -70,7 +77,7 @@ QUARANTINE = pa.DataFrameSchema(
         "source": pa.Column(pl.String, pa.Check.isin(["conversions", "registrations"])),
         "source_file": pa.Column(pl.String),
         "line_number": pa.Column(pl.Int64, pa.Check.ge(2)),
-        "reason": pa.Column(pl.String, pa.Check.isin([*transforms.READ_ISSUES, *CLEANING_REASONS])),
+        "reason": pa.Column(pl.String, pa.Check.isin([*READ_ISSUES, *CLEANING_REASONS])),
     },
     description="Every rejected line names its source, file, data line and a known reason.",
 )
@@ -86,7 +93,9 @@ MATCHES = pa.DataFrameSchema(
 )
 
 
-def _weekly_reconciliation(silver: dg.AssetKey, bronze: dg.AssetKey, source: str, partitions_def) -> dg.AssetChecksDefinition:
+def _weekly_reconciliation(
+    silver: dg.AssetKey, bronze: dg.AssetKey, source: str, partitions_def
+) -> dg.AssetChecksDefinition:
     silver_table, bronze_table = table_name(silver), table_name(bronze)
     return reconciliation_check(
         silver,
@@ -127,7 +136,8 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
         registrations = store.read(table_name(assets.SILVER_REGISTRATIONS), needed)
         fitted_weeks = (
             sorted(set(conversions.get_column("week_start")) & set(needed[1:-1]))
-            if conversions.height and registrations.height else []
+            if conversions.height and registrations.height
+            else []
         )
         fits = {week: matching.week_delay_fit(conversions, registrations, week) for week in fitted_weeks}
         table = delay.steadiness(fits, checked)
@@ -136,9 +146,12 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
         plot = "none"
         if worst.height:
             week = worst.item(0, "week_start")
-            history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay.HISTORY_WEEKS:]
+            history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay.HISTORY_WEEKS :]
             plot = delay.delay_text_plot(
-                {f"week of {week}": fits[week], f"{len(history)} week{'' if len(history) == 1 else 's'} before": history}
+                {
+                    f"week of {week}": fits[week],
+                    f"{len(history)} week{'' if len(history) == 1 else 's'} before": history,
+                }
             )
         return dg.AssetCheckResult(
             passed=shifted.is_empty(),
@@ -149,8 +162,10 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
                 "sample_failing_rows": dg.MetadataValue.md(markdown_table(shifted.head(SAMPLE_ROWS)) or "none"),
                 "fitted_delay_by_week": dg.MetadataValue.md(markdown_table(table) or "none"),
                 "delay_quantiles": dg.MetadataValue.json(
-                    {str(row["week_start"]): {name: value for name, value in row.items() if name != "week_start"}
-                     for row in table.iter_rows(named=True)}
+                    {
+                        str(row["week_start"]): {name: value for name, value in row.items() if name != "week_start"}
+                        for row in table.iter_rows(named=True)
+                    }
                 ),
                 "delay_plot": dg.MetadataValue.md(plot),
             },
@@ -172,7 +187,9 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.CONVERSION_MATCHES, MATCHES, **weekly),
         delay_steady_check(partitions_def),
         _weekly_reconciliation(assets.SILVER_CONVERSIONS, assets.BRONZE_CONVERSIONS, "conversions", partitions_def),
-        _weekly_reconciliation(assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", partitions_def),
+        _weekly_reconciliation(
+            assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", partitions_def
+        ),
         reconciliation_check(
             assets.SILVER_MAPPING,
             name="reconciles",

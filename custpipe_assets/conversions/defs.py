@@ -21,8 +21,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
     ]
     freshness_checks, freshness_sensors = domain_freshness(DOMAIN, domain_assets)
     return domain_definitions(
-        DOMAIN, partitions_def,
+        DOMAIN,
+        partitions_def,
         assets=domain_assets,
         checks=[*checks.build_checks(partitions_def), *freshness_checks],
-        jobs=jobs, schedules=schedules, sensors=[*sensors, *freshness_sensors],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[*sensors, *freshness_sensors],
     )

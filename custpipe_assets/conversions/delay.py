@@ -48,9 +48,16 @@ SHARP_SHIFT = math.log(3)  # a shift at which delays typically tripled or fell t
 HISTORY_WEEKS = 8  # a week's delay is compared with that of the weeks before it, this many at most
 MIN_TRUE_PAIRS = 20  # fewer fitted true pairs (in a week, or in its history) are too few to judge a shift by
 STEADINESS_SCHEMA = {
-    "week_start": pl.Date, "true_pairs": pl.Float64, "p10_seconds": pl.Float64, "p50_seconds": pl.Float64,
-    "p90_seconds": pl.Float64, "history_weeks": pl.Int64, "history_p10_seconds": pl.Float64,
-    "history_p50_seconds": pl.Float64, "history_p90_seconds": pl.Float64, "shift": pl.Float64,
+    "week_start": pl.Date,
+    "true_pairs": pl.Float64,
+    "p10_seconds": pl.Float64,
+    "p50_seconds": pl.Float64,
+    "p90_seconds": pl.Float64,
+    "history_weeks": pl.Int64,
+    "history_p10_seconds": pl.Float64,
+    "history_p50_seconds": pl.Float64,
+    "history_p90_seconds": pl.Float64,
+    "shift": pl.Float64,
     "shifted": pl.Boolean,
 }
 # lag bins of the text plot, in seconds: about a factor of three each, 1 second to 6 hours
@@ -81,8 +88,14 @@ class DelayFit:
 
     def density_in_log_delay(self, u: np.ndarray) -> np.ndarray:
         """f per unit u = ln(1 + seconds), over [0, ln(1 + window)]."""
-        return _mixture(np.asarray(u, dtype=float), self.weights, self.means, self.spreads, self.flat_share,
-                        math.log1p(self.window_seconds))
+        return _mixture(
+            np.asarray(u, dtype=float),
+            self.weights,
+            self.means,
+            self.spreads,
+            self.flat_share,
+            math.log1p(self.window_seconds),
+        )
 
     def log_likelihood_ratio(self, delay_seconds: np.ndarray, rules: np.ndarray) -> np.ndarray:
         """ln L of each pair being matched against both its sides being left unmatched (see module doc)."""
@@ -144,12 +157,20 @@ def fit_delay(
 
     forward_counts = np.bincount(forward_rules, minlength=len(RULES))
     initial_true = np.maximum(forward_counts - backward_counts, 1.0).astype(float)
-    best = _fit_mixture(u, forward_rules, chance_in_u, top, _one_component(u, forward_rules, chance_in_u, top,
-                                                                             initial_true), initial_true)
+    best = _fit_mixture(
+        u,
+        forward_rules,
+        chance_in_u,
+        top,
+        _one_component(u, forward_rules, chance_in_u, top, initial_true),
+        initial_true,
+    )
     while len(best["means"]) < MAX_COMPONENTS:  # grow by splitting a component while BIC says it pays
         grown = min(
-            (_fit_mixture(u, forward_rules, chance_in_u, top, _split(best, index), best["true_pairs"])
-             for index in range(len(best["means"]))),
+            (
+                _fit_mixture(u, forward_rules, chance_in_u, top, _split(best, index), best["true_pairs"])
+                for index in range(len(best["means"]))
+            ),
             key=lambda fit: fit["bic"],
         )
         if grown["bic"] >= best["bic"]:
@@ -188,8 +209,10 @@ def delay_shift(fit: DelayFit, history: DelayFit | Sequence[DelayFit]) -> float:
 def history_quantiles(history: DelayFit | Sequence[DelayFit]) -> dict[str, float]:
     """The history's delay quantiles in seconds (the weeks' quantile functions averaged on the log scale)."""
     log_quantiles = _history_log_quantiles(history, np.array(SUMMARY_QUANTILES))
-    return {f"p{round(q * 100)}_seconds": round(float(np.expm1(u)), 1)
-            for q, u in zip(SUMMARY_QUANTILES, log_quantiles, strict=True)}
+    return {
+        f"p{round(q * 100)}_seconds": round(float(np.expm1(u)), 1)
+        for q, u in zip(SUMMARY_QUANTILES, log_quantiles, strict=True)
+    }
 
 
 def steadiness(fits: dict[date, DelayFit], checked: list[date], history_weeks: int = HISTORY_WEEKS) -> pl.DataFrame:
@@ -210,19 +233,21 @@ def steadiness(fits: dict[date, DelayFit], checked: list[date], history_weeks: i
         shift = delay_shift(fit, history) if history else None
         quantiles = fit.quantiles_seconds(np.array([0.1, 0.5, 0.9]))
         before = history_quantiles(history) if history else {}
-        rows.append({
-            "week_start": week,
-            "true_pairs": round(fit.total_true_pairs, 1),
-            "p10_seconds": round(float(quantiles[0]), 1),
-            "p50_seconds": round(float(quantiles[1]), 1),
-            "p90_seconds": round(float(quantiles[2]), 1),
-            "history_weeks": len(history),
-            "history_p10_seconds": before.get("p10_seconds"),
-            "history_p50_seconds": before.get("p50_seconds"),
-            "history_p90_seconds": before.get("p90_seconds"),
-            "shift": None if shift is None else round(shift, 3),
-            "shifted": (shift >= SHARP_SHIFT) if judged else None,
-        })
+        rows.append(
+            {
+                "week_start": week,
+                "true_pairs": round(fit.total_true_pairs, 1),
+                "p10_seconds": round(float(quantiles[0]), 1),
+                "p50_seconds": round(float(quantiles[1]), 1),
+                "p90_seconds": round(float(quantiles[2]), 1),
+                "history_weeks": len(history),
+                "history_p10_seconds": before.get("p10_seconds"),
+                "history_p50_seconds": before.get("p50_seconds"),
+                "history_p90_seconds": before.get("p90_seconds"),
+                "shift": None if shift is None else round(shift, 3),
+                "shifted": (shift >= SHARP_SHIFT) if judged else None,
+            }
+        )
     return pl.DataFrame(rows, schema=STEADINESS_SCHEMA)
 
 
@@ -240,7 +265,8 @@ def delay_text_plot(columns: dict[str, DelayFit | Sequence[DelayFit]], width: in
     for index in range(len(edges) - 1):
         label = f"{_seconds_label(edges[index])}-{_seconds_label(edges[index + 1])}"
         cells = "".join(
-            f"{'█' * round(width * share[index] / top):<{width}}{share[index] * 100:5.1f}% " for share in shares.values()
+            f"{'█' * round(width * share[index] / top):<{width}}{share[index] * 100:5.1f}% "
+            for share in shares.values()
         )
         lines.append(f"{label:<14}{cells}".rstrip())
     return "```\n" + "\n".join(lines) + "\n```"
@@ -274,8 +300,12 @@ def _seconds_label(seconds: float) -> str:
 
 
 def _fit_mixture(
-    u: np.ndarray, rules: np.ndarray, chance_in_u: np.ndarray, top: float,
-    start: tuple[np.ndarray, np.ndarray, np.ndarray], true_pairs: np.ndarray,
+    u: np.ndarray,
+    rules: np.ndarray,
+    chance_in_u: np.ndarray,
+    top: float,
+    start: tuple[np.ndarray, np.ndarray, np.ndarray],
+    true_pairs: np.ndarray,
 ) -> dict:
     """EM for Gaussians in u (from `start`: weights, means, spreads) plus the fixed chance intensity; the fit and
     its BIC."""
@@ -358,12 +388,14 @@ def _histogram(u: np.ndarray, top: float, chance_rate: float) -> pl.DataFrame:
     """Forward pairs per bin of u and the chance pairs expected there, for the plot."""
     edges = np.linspace(0.0, top, max(2, math.ceil(top / PLOT_BIN)) + 1)
     counts, _ = np.histogram(u, bins=edges)
-    return pl.DataFrame({
-        "from_seconds": np.expm1(edges[:-1]),
-        "to_seconds": np.expm1(edges[1:]),
-        "candidate_pairs": counts.astype(np.int64),
-        "expected_chance_pairs": chance_rate * np.diff(np.expm1(edges)),
-    })
+    return pl.DataFrame(
+        {
+            "from_seconds": np.expm1(edges[:-1]),
+            "to_seconds": np.expm1(edges[1:]),
+            "candidate_pairs": counts.astype(np.int64),
+            "expected_chance_pairs": chance_rate * np.diff(np.expm1(edges)),
+        }
+    )
 
 
 def _rule_index(rules: np.ndarray) -> np.ndarray:

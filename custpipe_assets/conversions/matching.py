@@ -201,7 +201,12 @@ def match_week(
     whose conversion lies in the week are returned, so weekly partitions never claim a conversion twice.
     """
     return match_week_and_fit(
-        conversions, registrations, week_start, lookahead=lookahead, window=window, delay=delay,
+        conversions,
+        registrations,
+        week_start,
+        lookahead=lookahead,
+        window=window,
+        delay=delay,
         min_confidence=min_confidence,
     )[0]
 
@@ -305,7 +310,10 @@ def _week_pairs(
 
 
 def _fit_week(
-    conversions: pl.DataFrame, registrations: pl.DataFrame, pairs: pl.DataFrame, week_begins: datetime,
+    conversions: pl.DataFrame,
+    registrations: pl.DataFrame,
+    pairs: pl.DataFrame,
+    week_begins: datetime,
     window: timedelta,
 ) -> DelayFit:
     """The delay fitted on the pairs of the week's conversions, against the week's conversions and registrations."""
@@ -352,9 +360,7 @@ def _fit_between(
     )
 
 
-def _solve_components(
-    rows: np.ndarray, columns: np.ndarray, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _solve_components(rows: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Max-weight one-to-one matching per connected component; the chosen edges and each one's max-marginal.
 
     The max-marginal of a chosen edge is the best total with it minus the best total without it: the log odds of

@@ -68,8 +68,7 @@ def build_report(
     `delay` (the matcher's fit, over `delay_label`) also the fitted delay's quantiles and its chart."""
     tables = report_tables(conversions, registrations, matches)
     charts = {
-        f"registration_rate_by_{segment}": _rate_chart(tables[f"by_{segment}"], segment)
-        for segment in SEGMENT_COLUMNS
+        f"registration_rate_by_{segment}": _rate_chart(tables[f"by_{segment}"], segment) for segment in SEGMENT_COLUMNS
     }
     charts["important_score_by_page_category"] = _score_chart(_matched_scores(conversions, registrations, matches))
     charts["delay_distribution"] = _delay_chart(tables["delay_histogram"])
@@ -101,9 +100,7 @@ def report_tables(
     delays = matches.select((pl.col("delay_seconds") / 60).alias("delay_minutes"))
     bin_start = (pl.col("delay_minutes") // DELAY_BIN_MINUTES * DELAY_BIN_MINUTES).cast(pl.Int64)
     tables["delay_histogram"] = (
-        delays.group_by(bin_start.alias("from_minute"))
-        .agg(registrations=pl.len().cast(pl.Int64))
-        .sort("from_minute")
+        delays.group_by(bin_start.alias("from_minute")).agg(registrations=pl.len().cast(pl.Int64)).sort("from_minute")
     )
     tables["delay_summary"] = delays.select(
         matched=pl.len().cast(pl.Int64),
@@ -124,7 +121,9 @@ def report_tables(
         },
         schema_overrides={"registration_rate": pl.Float64},
     )
-    tables["unmapped_measurement_categories"] = unmapped_measurement_categories(conversions).rename({"rows": "conversions"})
+    tables["unmapped_measurement_categories"] = unmapped_measurement_categories(conversions).rename(
+        {"rows": "conversions"}
+    )
     return tables
 
 
@@ -152,16 +151,31 @@ def insights_markdown(tables: dict[str, pl.DataFrame], delay_label: str = "the r
             )
     min_size = max(MIN_SEGMENT_CONVERSIONS, MIN_SEGMENT_SHARE * overview["conversions"])
     _segment_insight(
-        tables["by_page_category"], "page_category", "page category", min_size, insights, actions,
+        tables["by_page_category"],
+        "page_category",
+        "page category",
+        min_size,
+        insights,
+        actions,
         lambda best, worst: f"Steer traffic toward {best} pages and review the path from {worst} pages to the broker.",
     )
     _segment_insight(
-        tables["by_ui_element"], "ui_element", "UI element", min_size, insights, actions,
+        tables["by_ui_element"],
+        "ui_element",
+        "UI element",
+        min_size,
+        insights,
+        actions,
         lambda best, worst: f"Give {best} more placements and rework or replace {worst}.",
     )
     _device_insight(tables["by_device"], insights, actions)
     _segment_insight(
-        tables["by_country"], "country", "country", min_size, insights, actions,
+        tables["by_country"],
+        "country",
+        "country",
+        min_size,
+        insights,
+        actions,
         lambda best, worst: f"Check the broker's onboarding for {worst} (language, eligibility) against {best}.",
     )
     _empty_ui_insight(tables["by_ui_element"], insights, actions)
@@ -177,20 +191,27 @@ def insights_markdown(tables: dict[str, pl.DataFrame], delay_label: str = "the r
     lines += numbered or ["No segment stands out enough to act on."]
     lines += ["", "## Registration rate by page category", "", _markdown_table(tables["by_page_category"]), ""]
     if "fitted_delay" in tables:
-        lines += [f"## The delay the matcher fitted from {delay_label}", "",
-                  "Seconds from conversion to registration below which each share of the true pairs falls.", "",
-                  _markdown_table(tables["fitted_delay"]), ""]
+        lines += [
+            f"## The delay the matcher fitted from {delay_label}",
+            "",
+            "Seconds from conversion to registration below which each share of the true pairs falls.",
+            "",
+            _markdown_table(tables["fitted_delay"]),
+            "",
+        ]
     return "\n".join(lines)
 
 
 def fitted_delay_table(delay: DelayFit) -> pl.DataFrame:
     """The fitted delay's quantiles: share of true pairs, seconds, and the same in words."""
     seconds = delay.quantiles_seconds(SUMMARY_QUANTILES)
-    return pl.DataFrame({
-        "share_of_true_pairs": [f"{round(q * 100)}%" for q in SUMMARY_QUANTILES],
-        "within_seconds": [round(float(value), 1) for value in seconds],
-        "within": [_duration(float(value)) for value in seconds],
-    })
+    return pl.DataFrame(
+        {
+            "share_of_true_pairs": [f"{round(q * 100)}%" for q in SUMMARY_QUANTILES],
+            "within_seconds": [round(float(value), 1) for value in seconds],
+            "within": [_duration(float(value)) for value in seconds],
+        }
+    )
 
 
 def fitted_delay_chart(delay: DelayFit, title: str) -> bytes:
@@ -206,8 +227,14 @@ def fitted_delay_chart(delay: DelayFit, title: str) -> bytes:
         cdf = np.concatenate([[0.0], np.cumsum(np.diff(grid) * delay.density_in_log_delay((grid[1:] + grid[:-1]) / 2))])
         true_pairs = delay.total_true_pairs * np.diff(cdf)
         chance = histogram["expected_chance_pairs"].to_numpy()
-        axes.bar(lower, histogram["candidate_pairs"].to_list(), width=upper - lower, align="edge", color="#c9d6e3",
-                 label="candidate pairs (registration after the conversion)")
+        axes.bar(
+            lower,
+            histogram["candidate_pairs"].to_list(),
+            width=upper - lower,
+            align="edge",
+            color="#c9d6e3",
+            label="candidate pairs (registration after the conversion)",
+        )
         middle = (lower + upper) / 2
         axes.plot(middle, chance, color="#888888", linestyle="--", label="chance pairs (from wrong-way pairs)")
         axes.plot(middle, chance + true_pairs, color="#3b75af", label="fit: chance + true pairs")
@@ -253,8 +280,12 @@ def _segments(conversions: pl.DataFrame) -> pl.DataFrame:
         "conversion_id",
         pl.col("page_category").fill_null(SEGMENT_COLUMNS["page_category"]),
         pl.col("ui_element").fill_null(SEGMENT_COLUMNS["ui_element"]),
-        pl.when(pl.col("is_mobile")).then(pl.lit("mobile")).when(~pl.col("is_mobile")).then(pl.lit("desktop"))
-        .otherwise(pl.lit(SEGMENT_COLUMNS["device"])).alias("device"),
+        pl.when(pl.col("is_mobile"))
+        .then(pl.lit("mobile"))
+        .when(~pl.col("is_mobile"))
+        .then(pl.lit("desktop"))
+        .otherwise(pl.lit(SEGMENT_COLUMNS["device"]))
+        .alias("device"),
         pl.col("country_code").fill_null(SEGMENT_COLUMNS["country"]).alias("country"),
     )
 

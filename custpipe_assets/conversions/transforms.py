@@ -51,10 +51,14 @@ from custpipe_assets.conversions.formats import (
     SOURCE_DIR,
 )
 from custpipe_assets.core.arrivals import monday_of
-from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES, bronze_csv_schema, read_csv_export
+from custpipe_assets.core.csv_reader import bronze_csv_schema, read_csv_export
 
 FILES_SCHEMA = {
-    "source_file": pl.String, "data_lines": pl.Int64, "status": pl.String, "detail": pl.String, "landed_week": pl.Date
+    "source_file": pl.String,
+    "data_lines": pl.Int64,
+    "status": pl.String,
+    "detail": pl.String,
+    "landed_week": pl.Date,
 }
 # unix seconds outside [2000-01-01, 2100-01-01) are not registration times (milliseconds, typos)
 TIMESTAMP_RANGE = (946_684_800, 4_102_444_800)
@@ -296,9 +300,7 @@ def clean_broker_registrations(bronze: pl.DataFrame) -> Cleaned:
         .pipe(with_country_code, "country_residency", "residency_code")
         .pipe(with_country_code, "ip_country", "ip_country_code")
         .select(
-            pl.concat_str("source_file", pl.lit(":"), pl.col("line_number").cast(pl.String)).alias(
-                "registration_key"
-            ),
+            pl.concat_str("source_file", pl.lit(":"), pl.col("line_number").cast(pl.String)).alias("registration_key"),
             registered_at.alias("registered_at"),
             registered_at.dt.truncate("1w").dt.date().alias("week_start"),
             "country_residency",

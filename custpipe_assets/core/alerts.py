@@ -41,14 +41,18 @@ def failure_record(run: dg.DagsterRun, message: str, step_errors: dict[str, str]
         "run_id": run.run_id,
         "job": run.job_name,
         "weeks": weeks,
-        "started_by": next((run.tags[name] for name in ("dagster/sensor_name", "dagster/schedule_name")
-                            if name in run.tags), "a person"),
+        "started_by": next(
+            (run.tags[name] for name in ("dagster/sensor_name", "dagster/schedule_name") if name in run.tags),
+            "a person",
+        ),
         "message": message,
         "failed_steps": step_errors,
         "ui_path": f"/runs/{run.run_id}",
     }
     # one line a chat webhook (Slack, Teams, Mattermost incoming webhooks) shows as the message
-    record["text"] = f"custpipe: {run.job_name} {_weeks_text(record)} failed (run {run.run_id}): {message}".replace("  ", " ")
+    record["text"] = f"custpipe: {run.job_name} {_weeks_text(record)} failed (run {run.run_id}): {message}".replace(
+        "  ", " "
+    )
     return record
 
 
@@ -120,15 +124,21 @@ def read_alerts(reports_dir: Path) -> list[dict]:
 def build_alert_sensors(settings: Settings, weekly_jobs: Sequence) -> list[dg.SensorDefinition]:
     """The run-failure alert (every job of the code location) and the report rewrite after each weekly job."""
 
-    @dg.run_failure_sensor(name=FAILURE_SENSOR, default_status=dg.DefaultSensorStatus.RUNNING,
-                           minimum_interval_seconds=30,
-                           description="Every failed run: a JSON line in the reports folder's alerts.jsonl, then a "
-                                       "webhook POST and/or an email when CUSTPIPE_ALERT_WEBHOOK_URL / "
-                                       "CUSTPIPE_SMTP_HOST are set.")
+    @dg.run_failure_sensor(
+        name=FAILURE_SENSOR,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Every failed run: a JSON line in the reports folder's alerts.jsonl, then a "
+        "webhook POST and/or an email when CUSTPIPE_ALERT_WEBHOOK_URL / "
+        "CUSTPIPE_SMTP_HOST are set.",
+    )
     def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
         step_errors = {
-            event.step_key or "?": (event.event_specific_data.error.message.strip()
-                                    if event.event_specific_data and event.event_specific_data.error else event.message)
+            event.step_key or "?": (
+                event.event_specific_data.error.message.strip()
+                if event.event_specific_data and event.event_specific_data.error
+                else event.message
+            )
             for event in context.get_step_failure_events()
         }
         record = failure_record(context.dagster_run, context.failure_event.message or "run failed", step_errors)
@@ -140,14 +150,23 @@ def build_alert_sensors(settings: Settings, weekly_jobs: Sequence) -> list[dg.Se
                 f"(CUSTPIPE_ALERT_WEBHOOK_URL, CUSTPIPE_SMTP_HOST): the alert is only in {path}"
             )
         else:
-            context.log.info(f"run {record['run_id']} of {record['job']} failed: alert {record['delivered']}, recorded in {path}")
+            context.log.info(
+                f"run {record['run_id']} of {record['job']} failed: alert {record['delivered']}, recorded in {path}"
+            )
 
-    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name=REPORT_SENSOR, monitored_jobs=list(weekly_jobs),
-                          default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-                          description="After every successful weekly run, rewrites the check report "
-                                      "(check_report.md/.json/.html in CUSTPIPE_REPORTS_DIR).")
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name=REPORT_SENSOR,
+        monitored_jobs=list(weekly_jobs),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="After every successful weekly run, rewrites the check report "
+        "(check_report.md/.json/.html in CUSTPIPE_REPORTS_DIR).",
+    )
     def check_report_after_weekly_runs(context: dg.RunStatusSensorContext) -> None:
         paths = write_check_report(context.instance, settings.reports_dir)
-        context.log.info(f"run {context.dagster_run.run_id} of {context.dagster_run.job_name}: check report rewritten, {paths.html}")
+        context.log.info(
+            f"run {context.dagster_run.run_id} of {context.dagster_run.job_name}: check report rewritten, {paths.html}"
+        )
 
     return [run_failure_alerts, check_report_after_weekly_runs]

@@ -33,7 +33,10 @@ WEEKLY_EXECUTOR = dg.in_process_executor
 
 def weekly_job(name: str, selection: Iterable[dg.AssetKey], partitions_def: dg.PartitionsDefinition, description: str):
     return dg.define_asset_job(
-        name, selection=dg.AssetSelection.assets(*selection), partitions_def=partitions_def, description=description,
+        name,
+        selection=dg.AssetSelection.assets(*selection),
+        partitions_def=partitions_def,
+        description=description,
         executor_def=WEEKLY_EXECUTOR,
     )
 
@@ -45,13 +48,20 @@ def monday_schedule(job) -> dg.ScheduleDefinition:
     )
 
 
-def monday_range_schedule(job, partitions_def: dg.TimeWindowPartitionsDefinition, *, weeks: int) -> dg.ScheduleDefinition:
+def monday_range_schedule(
+    job, partitions_def: dg.TimeWindowPartitionsDefinition, *, weeks: int
+) -> dg.ScheduleDefinition:
     """Every Monday morning, one run over the last `weeks` complete weeks: for a domain where a week's result
     depends on the week after it (the conversions matching looks ahead), the week before is run again."""
 
-    @dg.schedule(name=f"{job.name}_schedule", job=job, cron_schedule=f"0 {SCHEDULE_HOUR_UTC} * * 1",
-                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description=f"Monday {SCHEDULE_HOUR_UTC:02d}:00 UTC: the last {weeks} complete weeks, in one run.")
+    @dg.schedule(
+        name=f"{job.name}_schedule",
+        job=job,
+        cron_schedule=f"0 {SCHEDULE_HOUR_UTC} * * 1",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Monday {SCHEDULE_HOUR_UTC:02d}:00 UTC: the last {weeks} complete weeks, in one run.",
+    )
     def _schedule(context: dg.ScheduleEvaluationContext):
         last = monday_of(context.scheduled_execution_time.date()) - timedelta(days=7)
         valid = _partition_weeks(partitions_def)
@@ -88,8 +98,13 @@ def arrival_sensor(
     are rebuilt in the same run, after the changed weeks' own tables.
     """
 
-    @dg.sensor(name=name, job=job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description=description)
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         root = Path(landing.path)
         if not root.is_dir():
@@ -118,7 +133,9 @@ def arrival_sensor(
 
 def _range_requests(name: str, ready: dict[date, str], valid: set[date], neighbour_weeks: int) -> list[dg.RunRequest]:
     """One run per stretch of consecutive weeks among the changed weeks and their neighbours."""
-    widened = {week + timedelta(days=7 * offset) for week in ready for offset in range(-neighbour_weeks, neighbour_weeks + 1)}
+    widened = {
+        week + timedelta(days=7 * offset) for week in ready for offset in range(-neighbour_weeks, neighbour_weeks + 1)
+    }
     requests = []
     for first, last in contiguous_week_ranges(widened & valid):
         fingerprints = "|".join(fingerprint for week, fingerprint in sorted(ready.items()) if first <= week <= last)
@@ -149,11 +166,13 @@ def follows_inputs(weekly: dg.AssetSelection) -> dg.AutomationCondition:
     run of its own, which could finish after this one. Missing weeks of a weekly input do not hold it back;
     a missing unpartitioned input does."""
     condition = dg.AutomationCondition
-    updated = condition.any_deps_match(
-        condition.newly_updated() & ~condition.executed_with_root_target()
-    ).with_label("any_deps_updated")
-    requested = condition.any_deps_match(condition.will_be_requested()).ignore(weekly).with_label(
-        "any_unpartitioned_deps_requested"
+    updated = condition.any_deps_match(condition.newly_updated() & ~condition.executed_with_root_target()).with_label(
+        "any_deps_updated"
+    )
+    requested = (
+        condition.any_deps_match(condition.will_be_requested())
+        .ignore(weekly)
+        .with_label("any_unpartitioned_deps_requested")
     )
     return (
         (condition.newly_missing() | updated | requested).since_last_handled()
@@ -188,8 +207,8 @@ def automation_sensor(target: Sequence[dg.AssetKey]) -> dg.AutomationConditionSe
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description="Declarative automation, on by default: the gold tables (features, model, segments, metrics, "
-                    "matched conversions, the CTR snapshot) and the weekly rollups follow their inputs after every "
-                    "weekly run.",
+        "matched conversions, the CTR snapshot) and the weekly rollups follow their inputs after every "
+        "weekly run.",
     )
 
 
@@ -213,9 +232,14 @@ def weekly_freshness_checks(assets: Sequence[dg.AssetsDefinition]) -> list[dg.As
         return []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)
-        return list(dg.build_time_partition_freshness_checks(
-            assets=weekly, deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC", severity=dg.AssetCheckSeverity.WARN
-        ))
+        return list(
+            dg.build_time_partition_freshness_checks(
+                assets=weekly,
+                deadline_cron=FRESHNESS_DEADLINE_CRON,
+                timezone="UTC",
+                severity=dg.AssetCheckSeverity.WARN,
+            )
+        )
 
 
 def freshness_sensor(name: str, checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
@@ -225,7 +249,9 @@ def freshness_sensor(name: str, checks: Sequence[dg.AssetChecksDefinition]) -> d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)
         return dg.build_sensor_for_freshness_checks(
-            freshness_checks=checks, name=name, default_status=dg.DefaultSensorStatus.RUNNING,
+            freshness_checks=checks,
+            name=name,
+            default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=600,
         )
 

@@ -5,7 +5,6 @@ Every check reports `passed`, a failure count and a small sample of failing rows
 so the UI keeps a history per partition.
 """
 
-
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,12 +46,18 @@ class SchemaValidation:
             self.failure_cases.append(cases)
             indexes = cases.get_column("index").drop_nulls().unique().sort().head(SAMPLE_ROWS)
             if indexes.len():
-                self.failing_rows.append(frame.with_row_index("_row").filter(pl.col("_row").is_in(indexes)).drop("_row"))
+                self.failing_rows.append(
+                    frame.with_row_index("_row").filter(pl.col("_row").is_in(indexes)).drop("_row")
+                )
 
     def result(self, *, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
         cases = pl.concat(self.failure_cases, how="vertical_relaxed") if self.failure_cases else _empty_cases()
         by_check = cases.group_by("column", "check").len("failures").sort("failures", descending=True)
-        rows = pl.concat(self.failing_rows, how="diagonal_relaxed").head(SAMPLE_ROWS) if self.failing_rows else pl.DataFrame()
+        rows = (
+            pl.concat(self.failing_rows, how="diagonal_relaxed").head(SAMPLE_ROWS)
+            if self.failing_rows
+            else pl.DataFrame()
+        )
         return dg.AssetCheckResult(
             passed=self.failure_count == 0,
             severity=severity,
@@ -97,7 +102,10 @@ def _sql_result(
         rows_checked = 0
     samples = [
         failing_rows(connection, table, where, weeks).with_columns(pl.lit(f"{column}: {check}").alias("failed_check"))
-        for column, check, where in cases.filter(pl.col("where").is_not_null()).select("column", "check", "where").head(3).iter_rows()
+        for column, check, where in cases.filter(pl.col("where").is_not_null())
+        .select("column", "check", "where")
+        .head(3)
+        .iter_rows()
     ]
     rows = pl.concat(samples, how="diagonal_relaxed").head(SAMPLE_ROWS) if samples else pl.DataFrame()
     failure_count = int(cases["failures"].sum()) if cases.height else 0
@@ -110,7 +118,9 @@ def _sql_result(
             "failure_count": failure_count,
             "failures_by_check": dg.MetadataValue.md(markdown_table(by_check) or "none"),
             "sample_failure_cases": dg.MetadataValue.md(
-                markdown_table(cases.filter(pl.col("failure_case").is_not_null()).select("column", "check", "failure_case"))
+                markdown_table(
+                    cases.filter(pl.col("failure_case").is_not_null()).select("column", "check", "failure_case")
+                )
                 or "none"
             ),
             "sample_failing_rows": dg.MetadataValue.md(markdown_table(rows) or "none"),
@@ -126,8 +136,16 @@ def blocks_gold(asset_key: dg.AssetKey, severity: dg.AssetCheckSeverity = dg.Ass
 
 
 def _empty_cases() -> pl.DataFrame:
-    return pl.DataFrame(schema={"failure_case": pl.String, "schema_context": pl.String, "column": pl.String,
-                                "check": pl.String, "check_number": pl.Int32, "index": pl.Int32})
+    return pl.DataFrame(
+        schema={
+            "failure_case": pl.String,
+            "schema_context": pl.String,
+            "column": pl.String,
+            "check": pl.String,
+            "check_number": pl.Int32,
+            "index": pl.Int32,
+        }
+    )
 
 
 def schema_check(
@@ -229,10 +247,16 @@ def reconcile(
 
     def counted(sql: str | None, label: str) -> pl.DataFrame:
         if sql is None:
-            return pl.DataFrame({**({PARTITION_COLUMN: weeks} if weeks is not None else {}), label: [0] * len(weeks or [0])})
+            return pl.DataFrame(
+                {**({PARTITION_COLUMN: weeks} if weeks is not None else {}), label: [0] * len(weeks or [0])}
+            )
         return query(sql, parameters or None).rename({"rows": label})
 
-    frames = [counted(rows_in_sql, "rows_in"), counted(rows_out_sql, "rows_out"), counted(rows_quarantined_sql, "rows_quarantined")]
+    frames = [
+        counted(rows_in_sql, "rows_in"),
+        counted(rows_out_sql, "rows_out"),
+        counted(rows_quarantined_sql, "rows_quarantined"),
+    ]
     if weeks is not None:
         report = pl.DataFrame({PARTITION_COLUMN: weeks}, schema={PARTITION_COLUMN: pl.Date})
         for frame in frames:
@@ -256,7 +280,9 @@ def sql_check(
 ) -> dg.AssetChecksDefinition:
     """A check that passes when `failing_rows_sql` returns no rows (keys, relationships, totals that must agree)."""
 
-    @dg.asset_check(asset=asset_key, name=name, description=description, additional_deps=additional_deps or [], pool=POOL)
+    @dg.asset_check(
+        asset=asset_key, name=name, description=description, additional_deps=additional_deps or [], pool=POOL
+    )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         failing = warehouse.get().query(failing_rows_sql)
         return dg.AssetCheckResult(
@@ -289,7 +315,9 @@ def source_present_check(
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "failure_count": len(missing),
-                "sample_failing_rows": dg.MetadataValue.md("\n".join(f"- {path}" for path in missing[:SAMPLE_ROWS]) or "none"),
+                "sample_failing_rows": dg.MetadataValue.md(
+                    "\n".join(f"- {path}" for path in missing[:SAMPLE_ROWS]) or "none"
+                ),
             },
         )
 

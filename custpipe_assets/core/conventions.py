@@ -53,6 +53,9 @@ def domain_definitions(
         description=f"Every asset and check of the {domain} domain, over a range of weeks in one run.",
     )
     return dg.Definitions(
-        assets=in_domain(domain, assets), asset_checks=checks, jobs=[everything, *jobs], schedules=schedules,
+        assets=in_domain(domain, assets),
+        asset_checks=checks,
+        jobs=[everything, *jobs],
+        schedules=schedules,
         sensors=sensors,
     )

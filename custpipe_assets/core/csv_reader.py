@@ -42,7 +42,7 @@ def bronze_csv_schema(columns: Sequence[str]) -> pl.Schema:
             "line_number": pl.Int64,
             "raw_line": pl.String,
             "read_issue": pl.String,
-            **{column: pl.String for column in columns},
+            **dict.fromkeys(columns, pl.String),
         }
     )
 
@@ -108,15 +108,15 @@ def _judge_header(
     header = [name.lstrip("\ufeff").strip().lower() for name in header_record.fields]
     missing = [column for column in columns if column not in header]
     extra = [name for name in header if name not in columns]
-    parts = [f"missing column(s) {', '.join(missing)}" if missing else "",
-             f"extra column(s) ignored: {', '.join(extra)}" if extra else ""]
+    parts = [
+        f"missing column(s) {', '.join(missing)}" if missing else "",
+        f"extra column(s) ignored: {', '.join(extra)}" if extra else "",
+    ]
     status = "wrong_header" if missing else ("header_only" if not has_data else "ok")
     return header, status, "; ".join(part for part in parts if part)
 
 
-def read_csv_exports(
-    paths: Sequence[tuple[Path, str]], *, columns: Sequence[str], separator: str = ","
-) -> CsvRead:
+def read_csv_exports(paths: Sequence[tuple[Path, str]], *, columns: Sequence[str], separator: str = ",") -> CsvRead:
     """Several files of one export (path, source_file name), their rows and file reports concatenated."""
     reads = [read_csv_export(path, source_file=name, columns=columns, separator=separator) for path, name in paths]
     if not reads:

@@ -1,6 +1,5 @@
 """The landing folder as a Dagster resource: where sources arrive, with one clear error when it is missing."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -17,7 +17,10 @@ def weekly_partitions(first_week: date) -> dg.WeeklyPartitionsDefinition:
 
 def week_range_tags(first: date, last: date) -> dict[str, str]:
     """Run tags that make one run cover the weeks first..last (how a single-run backfill is launched)."""
-    return {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
 
 
 def contiguous_week_ranges(weeks: set[date]) -> list[tuple[date, date]]:

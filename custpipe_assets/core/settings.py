@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -54,9 +54,13 @@ class AlertSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AlertSettings:
         host = environ.get(SMTP_HOST_ENV) or None
-        recipients = tuple(address.strip() for address in (environ.get(SMTP_TO_ENV) or "").split(",") if address.strip())
+        recipients = tuple(
+            address.strip() for address in (environ.get(SMTP_TO_ENV) or "").split(",") if address.strip()
+        )
         if host and not recipients:
-            raise SettingsError(f"{SMTP_HOST_ENV}={host!r} is set but {SMTP_TO_ENV} names no recipient (comma-separated addresses)")
+            raise SettingsError(
+                f"{SMTP_HOST_ENV}={host!r} is set but {SMTP_TO_ENV} names no recipient (comma-separated addresses)"
+            )
         port_text = environ.get(SMTP_PORT_ENV) or "25"
         try:
             port = int(port_text)
@@ -92,8 +96,9 @@ class Settings:
     warehouse: Path | str  # a DuckDB file, or a DuckLake target `ducklake:postgres:...` (kept as text)
     first_week: date
     purchases_api_url: str | None = None
-    ctr_snapshot: Path = Path(DEFAULT_CTR_SNAPSHOT).absolute()
-    reports_dir: Path = Path(DEFAULT_REPORTS_DIR).absolute()
+    # absolute against the working directory when the settings are made, not when this module was imported
+    ctr_snapshot: Path = field(default_factory=lambda: Path(DEFAULT_CTR_SNAPSHOT).absolute())
+    reports_dir: Path = field(default_factory=lambda: Path(DEFAULT_REPORTS_DIR).absolute())
     ducklake_data_path: str | None = None  # where a DuckLake warehouse writes its Parquet files
     alerts: AlertSettings = AlertSettings()
 
@@ -114,18 +119,23 @@ class Settings:
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """`base` (default: this process's environment) without any CUSTPIPE_* variable, plus these settings as
         CUSTPIPE_* variables: what a child process (a `dagster dev`, a second run) needs to see exactly them."""
-        environment = {name: value for name, value in (os.environ if base is None else base).items()
-                       if not name.startswith("CUSTPIPE_")}
-        environment.update({
-            LANDING_DIR_ENV: str(self.landing_dir),
-            WAREHOUSE_ENV: str(self.warehouse),
-            FIRST_WEEK_ENV: self.first_week.isoformat(),
-            CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
-            REPORTS_DIR_ENV: str(self.reports_dir),
-            **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
-            **({DUCKLAKE_DATA_PATH_ENV: self.ducklake_data_path} if self.ducklake_data_path else {}),
-            **self.alerts.environment(),
-        })
+        environment = {
+            name: value
+            for name, value in (os.environ if base is None else base).items()
+            if not name.startswith("CUSTPIPE_")
+        }
+        environment.update(
+            {
+                LANDING_DIR_ENV: str(self.landing_dir),
+                WAREHOUSE_ENV: str(self.warehouse),
+                FIRST_WEEK_ENV: self.first_week.isoformat(),
+                CTR_SNAPSHOT_ENV: str(self.ctr_snapshot),
+                REPORTS_DIR_ENV: str(self.reports_dir),
+                **({PURCHASES_API_URL_ENV: self.purchases_api_url} if self.purchases_api_url else {}),
+                **({DUCKLAKE_DATA_PATH_ENV: self.ducklake_data_path} if self.ducklake_data_path else {}),
+                **self.alerts.environment(),
+            }
+        )
         return environment
 
 

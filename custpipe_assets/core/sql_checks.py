@@ -96,21 +96,26 @@ def validate_in_sql(
         if name not in actual:
             cases.append({"column": name, "check": "column_in_dataframe", "failures": 1, "failure_case": name})
         elif column.dtype is not None and not _same_dtype(column.dtype.type, actual[name]):
-            cases.append({"column": name, "check": f"dtype('{column.dtype}')", "failures": 1,
-                          "failure_case": str(actual[name])})
+            cases.append(
+                {"column": name, "check": f"dtype('{column.dtype}')", "failures": 1, "failure_case": str(actual[name])}
+            )
     if schema.strict:
         for name in actual.names():
             if name not in schema.columns:
                 cases.append({"column": name, "check": "column_in_schema", "failures": 1, "failure_case": name})
     if schema.ordered and [n for n in actual.names() if n in schema.columns] != list(schema.columns):
-        cases.append({"column": None, "check": "column_ordered", "failures": 1, "failure_case": ", ".join(actual.names())})
+        cases.append(
+            {"column": None, "check": "column_ordered", "failures": 1, "failure_case": ", ".join(actual.names())}
+        )
     if cases:  # a missing or mistyped column: the value checks cannot be trusted (or even run)
         return pl.DataFrame(cases).with_columns(where=pl.lit(None, pl.String))
 
     scope = f"where {PARTITION_COLUMN} = any($weeks)" if weeks is not None else ""
     parameters = {"weeks": weeks} if weeks is not None else {}
     counted = ", ".join(f"count(*) filter (where {sql}) as c{i}" for i, (_, _, sql) in enumerate(predicates))
-    row = connection.execute(f"select count(*) {', ' + counted if counted else ''} from {table} {scope}", parameters).fetchone()
+    row = connection.execute(
+        f"select count(*) {', ' + counted if counted else ''} from {table} {scope}", parameters
+    ).fetchone()
     rows_checked = row[0]
     for (name, check, sql), failures in zip(predicates, row[1:], strict=True):
         if failures:
@@ -127,13 +132,24 @@ def validate_in_sql(
             parameters,
         ).fetchone()[0]
         if duplicated:
-            cases.append({
-                "column": ", ".join(columns), "check": "unique", "failures": int(duplicated), "failure_case": None,
-                "where": f"{key} in (select {key} from {table} {scope} group by {key} having count(*) > 1)",
-            })
+            cases.append(
+                {
+                    "column": ", ".join(columns),
+                    "check": "unique",
+                    "failures": int(duplicated),
+                    "failure_case": None,
+                    "where": f"{key} in (select {key} from {table} {scope} group by {key} having count(*) > 1)",
+                }
+            )
     frame = pl.DataFrame(
-        cases, schema={"column": pl.String, "check": pl.String, "failures": pl.Int64, "failure_case": pl.String,
-                       "where": pl.String},
+        cases,
+        schema={
+            "column": pl.String,
+            "check": pl.String,
+            "failures": pl.Int64,
+            "failure_case": pl.String,
+            "where": pl.String,
+        },
     )
     return frame.with_columns(rows_checked=pl.lit(rows_checked, pl.Int64))
 

@@ -283,7 +283,10 @@ class Warehouse:
                 "order by 1, 2"
             ).fetchall()
             rows = [
-                {"table": f"{schema}.{name}", "rows": connection.execute(f"select count(*) from {schema}.{name}").fetchone()[0]}
+                {
+                    "table": f"{schema}.{name}",
+                    "rows": connection.execute(f"select count(*) from {schema}.{name}").fetchone()[0],
+                }
                 for schema, name in tables
             ]
         return pl.DataFrame(rows, schema={"table": pl.String, "rows": pl.Int64})
@@ -324,9 +327,7 @@ def _with_week(frame: pl.DataFrame, week: date) -> pl.DataFrame:
 
 def weeks_of(context: dg.InputContext | dg.OutputContext | dg.AssetExecutionContext) -> list[date]:
     """The Monday of every partition in the context's partition range, in order."""
-    if isinstance(context, dg.InputContext):
-        window = context.asset_partitions_time_window
-    elif isinstance(context, dg.OutputContext):
+    if isinstance(context, (dg.InputContext, dg.OutputContext)):
         window = context.asset_partitions_time_window
     else:
         window = context.partition_time_window
@@ -372,7 +373,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         for week, rows in written.rows.items():  # per partition, so the UI plots each week's own figures
             quarantined = {f"quarantined_{code}": count for code, count in written.reasons[week].items()}
             _add_partition_metadata(context, week, {"dagster/row_count": rows, **quarantined})
-        metadata = {"rows_per_week": dg.MetadataValue.json({week.isoformat(): rows for week, rows in written.rows.items()})}
+        metadata = {
+            "rows_per_week": dg.MetadataValue.json({week.isoformat(): rows for week, rows in written.rows.items()})
+        }
         if written.preview is not None:  # column schema and a preview from the last week that has rows
             metadata.update(table_metadata(written.preview))
             del metadata["dagster/row_count"]

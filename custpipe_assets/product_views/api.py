@@ -29,8 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from custpipe_assets.product_views.transforms import GOLD_CTR_MINUTE_SCHEMA, VIEW_PLATFORMS
 from custpipe_assets.product_views.serving import publish_serving_snapshot  # noqa: F401  (re-exported: `api.publish_serving_snapshot`)
+from custpipe_assets.product_views.transforms import GOLD_CTR_MINUTE_SCHEMA, VIEW_PLATFORMS
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Documented in OpenAPI (whole minutes, ASCII digits) and enforced by _parse_timestamp, which gives clearer messages
@@ -110,9 +110,11 @@ class _SnapshotCache:
                 if self._table is None or _identity(os.stat(self._path)) != self._identity:
                     self._load()
             except FileNotFoundError:
-                raise SnapshotUnavailable(f"no serving snapshot at {self._path}: run the pipeline to publish one")
+                raise SnapshotUnavailable(
+                    f"no serving snapshot at {self._path}: run the pipeline to publish one"
+                ) from None
             except (OSError, pl.exceptions.PolarsError) as error:
-                raise SnapshotUnavailable(f"serving snapshot {self._path} is unreadable: {error}")
+                raise SnapshotUnavailable(f"serving snapshot {self._path} is unreadable: {error}") from error
             return self._table
 
     def _load(self) -> None:
@@ -215,7 +217,7 @@ def _parse_timestamp(parameter: str, text: str) -> datetime:
             raise ValueError(text)
         moment = datetime.strptime(text, TIMESTAMP_FORMAT)
     except ValueError:
-        raise ParameterError(parameter, f"{text!r} is not a valid YYYY-MM-DD HH:MM:SS timestamp")
+        raise ParameterError(parameter, f"{text!r} is not a valid YYYY-MM-DD HH:MM:SS timestamp") from None
     if moment.second:
         raise ParameterError(parameter, f"{text!r} must fall on a whole minute (seconds 00): data is kept per minute")
     return moment

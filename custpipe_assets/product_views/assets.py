@@ -48,12 +48,21 @@ def views_dir(landing_root: Path) -> Path:
 
 @dg.multi_asset(
     outs={
-        "orders": dg.AssetOut(key=BRONZE_ORDERS, kinds=KINDS | {"csv"},
-                              description="amaro/orders.csv loaded into the database, typed, with file and line."),
-        "items": dg.AssetOut(key=BRONZE_ORDER_ITEMS, kinds=KINDS | {"csv"},
-                             description="amaro/order_items.csv loaded into the database, typed, with file and line."),
-        "rejects": dg.AssetOut(key=BRONZE_ORDER_REJECTS, kinds=KINDS,
-                               description="Order and item CSV rows that could not be read or typed, and files not read (absent, empty, wrong header), with the reason."),
+        "orders": dg.AssetOut(
+            key=BRONZE_ORDERS,
+            kinds=KINDS | {"csv"},
+            description="amaro/orders.csv loaded into the database, typed, with file and line.",
+        ),
+        "items": dg.AssetOut(
+            key=BRONZE_ORDER_ITEMS,
+            kinds=KINDS | {"csv"},
+            description="amaro/order_items.csv loaded into the database, typed, with file and line.",
+        ),
+        "rejects": dg.AssetOut(
+            key=BRONZE_ORDER_REJECTS,
+            kinds=KINDS,
+            description="Order and item CSV rows that could not be read or typed, and files not read (absent, empty, wrong header), with the reason.",
+        ),
     },
     pool=POOL,
 )
@@ -63,19 +72,31 @@ def bronze_orders(context: dg.AssetExecutionContext, landing: LandingResource) -
         if not (root / name).is_file():
             context.log.warning(f"{root / name} is absent: its table is empty this run")
     orders = transforms.parse_orders_csv(root / transforms.ORDERS_FILE, source_file=transforms.ORDERS_FILE)
-    items = transforms.parse_order_items_csv(root / transforms.ORDER_ITEMS_FILE, source_file=transforms.ORDER_ITEMS_FILE)
+    items = transforms.parse_order_items_csv(
+        root / transforms.ORDER_ITEMS_FILE, source_file=transforms.ORDER_ITEMS_FILE
+    )
     rejects = pl.concat([orders.quarantine, items.quarantine])
     yield dg.Output(orders.rows, output_name="orders")
     yield dg.Output(items.rows, output_name="items")
-    yield dg.Output(rejects, output_name="rejects", metadata={"rejected_by_reason": dg.MetadataValue.json(counts_by(rejects, "reason"))})
+    yield dg.Output(
+        rejects,
+        output_name="rejects",
+        metadata={"rejected_by_reason": dg.MetadataValue.json(counts_by(rejects, "reason"))},
+    )
 
 
 @dg.multi_asset(
     outs={
-        "purchases": dg.AssetOut(key=SILVER_PURCHASES, kinds=KINDS,
-                                 description="Purchased order items (approved, invoiced, shipped, delivered) in UTC and GMT-03:00."),
-        "quarantine": dg.AssetOut(key=PURCHASE_QUARANTINE, kinds=KINDS,
-                                  description="Orders and items rejected (unknown status, duplicate id, orphan item...) with reason."),
+        "purchases": dg.AssetOut(
+            key=SILVER_PURCHASES,
+            kinds=KINDS,
+            description="Purchased order items (approved, invoiced, shipped, delivered) in UTC and GMT-03:00.",
+        ),
+        "quarantine": dg.AssetOut(
+            key=PURCHASE_QUARANTINE,
+            kinds=KINDS,
+            description="Orders and items rejected (unknown status, duplicate id, orphan item...) with reason.",
+        ),
     },
     ins={"orders": dg.AssetIn(BRONZE_ORDERS), "items": dg.AssetIn(BRONZE_ORDER_ITEMS)},
     pool=POOL,
@@ -83,13 +104,23 @@ def bronze_orders(context: dg.AssetExecutionContext, landing: LandingResource) -
 def silver_purchases(orders: pl.DataFrame, items: pl.DataFrame) -> Iterator[dg.Output]:
     result = transforms.build_silver_purchases(orders, items)
     status_counts = result.order_status_counts
-    yield dg.Output(result.purchases, output_name="purchases", metadata={
-        "rows_read": items.height,
-        "orders_by_status": dg.MetadataValue.json({row["order_status"]: row["orders"] for row in status_counts.iter_rows(named=True)}),
-    })
-    yield dg.Output(result.quarantine, output_name="quarantine", metadata={
-        "quarantined_by_reason": dg.MetadataValue.json(counts_by(result.quarantine, "reason")),
-    })
+    yield dg.Output(
+        result.purchases,
+        output_name="purchases",
+        metadata={
+            "rows_read": items.height,
+            "orders_by_status": dg.MetadataValue.json(
+                {row["order_status"]: row["orders"] for row in status_counts.iter_rows(named=True)}
+            ),
+        },
+    )
+    yield dg.Output(
+        result.quarantine,
+        output_name="quarantine",
+        metadata={
+            "quarantined_by_reason": dg.MetadataValue.json(counts_by(result.quarantine, "reason")),
+        },
+    )
 
 
 def build_view_assets(
@@ -101,10 +132,16 @@ def build_view_assets(
 
     @dg.multi_asset(
         outs={
-            "events": dg.AssetOut(key=BRONZE_VIEW_EVENTS, kinds=KINDS | {"json"},
-                                  description="Every event whose UTC time falls in the week (all types), ids kept exact, with file, position and content hash."),
-            "rejects": dg.AssetOut(key=BRONZE_VIEW_REJECTS, kinds=KINDS,
-                                   description="Product-view files, batches or events that could not be read, with the reason, in their file's home week."),
+            "events": dg.AssetOut(
+                key=BRONZE_VIEW_EVENTS,
+                kinds=KINDS | {"json"},
+                description="Every event whose UTC time falls in the week (all types), ids kept exact, with file, position and content hash.",
+            ),
+            "rejects": dg.AssetOut(
+                key=BRONZE_VIEW_REJECTS,
+                kinds=KINDS,
+                description="Product-view files, batches or events that could not be read, with the reason, in their file's home week.",
+            ),
         },
         **weekly,
     )
@@ -115,7 +152,9 @@ def build_view_assets(
         files_by_week = transforms.view_files_by_week(views_dir(root), weeks, root)
 
         def parse(week: date) -> pl.DataFrame:
-            parsed = transforms.parse_product_view_files(files_by_week[week], views_dir(root), landing_root=root, week=week)
+            parsed = transforms.parse_product_view_files(
+                files_by_week[week], views_dir(root), landing_root=root, week=week
+            )
             rejects.keep(week, parsed.quarantine)
             return parsed.rows
 
@@ -135,12 +174,21 @@ def build_view_assets(
 
     @dg.multi_asset(
         outs={
-            "views": dg.AssetOut(key=SILVER_VIEWS, kinds=KINDS,
-                                 description="Product views: canonical platform, UTC and GMT-03:00 time, each event once (same content, not same id)."),
-            "quarantine": dg.AssetOut(key=VIEW_QUARANTINE, kinds=KINDS,
-                                      description="Product views rejected (no product code, unknown platform, duplicate) with reason."),
-            "ignored": dg.AssetOut(key=IGNORED_EVENTS, kinds=KINDS,
-                                   description="Events that are not product views, counted per platform, type and name."),
+            "views": dg.AssetOut(
+                key=SILVER_VIEWS,
+                kinds=KINDS,
+                description="Product views: canonical platform, UTC and GMT-03:00 time, each event once (same content, not same id).",
+            ),
+            "quarantine": dg.AssetOut(
+                key=VIEW_QUARANTINE,
+                kinds=KINDS,
+                description="Product views rejected (no product code, unknown platform, duplicate) with reason.",
+            ),
+            "ignored": dg.AssetOut(
+                key=IGNORED_EVENTS,
+                kinds=KINDS,
+                description="Events that are not product views, counted per platform, type and name.",
+            ),
         },
         ins={"events": dg.AssetIn(BRONZE_VIEW_EVENTS)},
         **weekly,
@@ -168,9 +216,16 @@ def build_view_assets(
     def ctr_per_minute(views: WeeklyBatches, purchases: pl.DataFrame) -> WeeklyBatches:
         def per_minute(week: date, week_views: pl.DataFrame) -> pl.DataFrame:
             start = datetime.combine(week, time()).replace(tzinfo=None)
-            in_week = purchases.filter(
-                pl.col("event_time_utc").dt.convert_time_zone("UTC").dt.replace_time_zone(None).is_between(start, start + timedelta(days=7), closed="left")
-            ) if purchases.height else purchases
+            in_week = (
+                purchases.filter(
+                    pl.col("event_time_utc")
+                    .dt.convert_time_zone("UTC")
+                    .dt.replace_time_zone(None)
+                    .is_between(start, start + timedelta(days=7), closed="left")
+                )
+                if purchases.height
+                else purchases
+            )
             if week_views.is_empty() and in_week.is_empty():
                 return transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()
             return transforms.build_gold_ctr_per_minute(
@@ -187,7 +242,9 @@ def build_view_assets(
         automation_condition=FOLLOWS_INPUTS,
     )
     def ctr_api_snapshot(context: dg.AssetExecutionContext, ctr: pl.DataFrame) -> None:
-        snapshot = ctr.drop("week_start") if "week_start" in ctr.columns else transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()
+        snapshot = (
+            ctr.drop("week_start") if "week_start" in ctr.columns else transforms.GOLD_CTR_MINUTE_SCHEMA.to_frame()
+        )
         path = publish_serving_snapshot(snapshot, serving_path)
         context.add_output_metadata({"path": str(path), "dagster/row_count": snapshot.height})
 

@@ -16,8 +16,14 @@ def weeks_of_landed_view_file(path: Path) -> tuple[date, ...]:
     """Every week a record of the file belongs to (its events' weeks, or its home week when none can be read):
     the weeks bronze will put it in, so a sensor or `make run` that runs them leaves nothing of it unrun."""
     path = Path(path)
-    views_dir = next((parent for parent in path.parents if parent.name == "product_views"
-                      and parent.parent.name == assets.AMARO_DIR), None)
+    views_dir = next(
+        (
+            parent
+            for parent in path.parents
+            if parent.name == "product_views" and parent.parent.name == assets.AMARO_DIR
+        ),
+        None,
+    )
     if views_dir is None or not path.is_file():
         return ()
     return scan_view_file(path, views_dir, views_dir.parent.parent).weeks
@@ -30,15 +36,25 @@ LANDED_FILES = LandedFiles(f"{assets.AMARO_DIR}/product_views/**/*", weeks_of_la
 def build_automation(partitions_def):
     job = weekly_job(
         WEEKLY_PRODUCT_VIEWS_JOB,
-        [assets.BRONZE_VIEW_FILES, assets.BRONZE_VIEW_EVENTS, assets.BRONZE_VIEW_REJECTS, assets.SILVER_VIEWS,
-         assets.VIEW_QUARANTINE, assets.IGNORED_EVENTS, assets.CTR_PER_MINUTE],
+        [
+            assets.BRONZE_VIEW_FILES,
+            assets.BRONZE_VIEW_EVENTS,
+            assets.BRONZE_VIEW_REJECTS,
+            assets.SILVER_VIEWS,
+            assets.VIEW_QUARANTINE,
+            assets.IGNORED_EVENTS,
+            assets.CTR_PER_MINUTE,
+        ],
         partitions_def,
         "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
     )
     sensor = arrival_sensor(
-        "product_view_arrivals", job, partitions_def,
-        landed=LANDED_FILES, recorded_on=assets.BRONZE_VIEW_EVENTS,
+        "product_view_arrivals",
+        job,
+        partitions_def,
+        landed=LANDED_FILES,
+        recorded_on=assets.BRONZE_VIEW_EVENTS,
         description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
-                    "last read for that week (once per file set), by the weeks of the events inside them.",
+        "last read for that week (once per file set), by the weeks of the events inside them.",
     )
     return [job], [monday_schedule(job)], [sensor]

@@ -84,7 +84,8 @@ ORDER_REJECTS = quarantine_check_schema(
     "file and reason.",
 )
 VIEW_REJECTS = quarantine_check_schema(
-    t.VIEW_REJECT_REASONS, weekly=True,
+    t.VIEW_REJECT_REASONS,
+    weekly=True,
     description="Every rejected view file, batch or event names its file, position and a known reason.",
 )
 PURCHASE_QUARANTINE = quarantine_check_schema(
@@ -92,7 +93,8 @@ PURCHASE_QUARANTINE = quarantine_check_schema(
     description="Every quarantined order or item names its file, line and a known reason.",
 )
 VIEW_QUARANTINE = quarantine_check_schema(
-    t.VIEW_QUARANTINE_REASONS, weekly=True,
+    t.VIEW_QUARANTINE_REASONS,
+    weekly=True,
     description="Every quarantined product view names its file, batch and event and a known reason.",
 )
 
@@ -121,7 +123,7 @@ def event_id_collisions_check(partitions_def: dg.PartitionsDefinition) -> dg.Ass
         asset=assets.SILVER_VIEWS,
         name="event_id_collisions",
         description="Different product views (other content) sharing one event_id in a week: kept, not dropped, "
-                    "and counted here (the real AMARO export's 64-bit ids lost precision).",
+        "and counted here (the real AMARO export's 64-bit ids lost precision).",
         partitions_def=partitions_def,
         pool="warehouse",
     )
@@ -151,7 +153,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.BRONZE_VIEW_FILES,
             name="files_readable",
             description="Landed view files that could not be read whole (empty, not JSON, not an array, outside a "
-                        "platform folder, no events or no event times): quarantined in their home week, named here.",
+            "platform folder, no events or no event times): quarantined in their home week, named here.",
             failing_rows_sql="""select source_file, status, detail, records, home_week
                                 from bronze.product_view_files where status <> 'ok' order by source_file""",
             severity=dg.AssetCheckSeverity.WARN,
@@ -160,7 +162,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.BRONZE_VIEW_FILES,
             name="every_record_in_a_materialized_week",
             description="Files whose records are not all in the weekly bronze tables (events + rejects): a week "
-                        "they feed was not run yet, or lies before CUSTPIPE_FIRST_WEEK.",
+            "they feed was not run yet, or lies before CUSTPIPE_FIRST_WEEK.",
             failing_rows_sql="""
                 with stored as (select source_file, count(*) as records from bronze.product_view_events group by 1
                                 union all
@@ -192,7 +194,9 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.SILVER_VIEWS,
             name="reconciles",
             description="Per week: bronze events = product views + quarantined views + ignored (non-view) events.",
-            rows_in_sql=_EVENTS_IN, rows_out_sql=_VIEWS_OUT, rows_quarantined_sql=_VIEWS_SET_ASIDE,
+            rows_in_sql=_EVENTS_IN,
+            rows_out_sql=_VIEWS_OUT,
+            rows_quarantined_sql=_VIEWS_SET_ASIDE,
             additional_deps=[assets.BRONZE_VIEW_EVENTS, assets.VIEW_QUARANTINE, assets.IGNORED_EVENTS],
             **weekly,
         ),

@@ -16,12 +16,16 @@ def build_defs(settings: Settings) -> dg.Definitions:
     partitions_def = weekly_partitions(settings.first_week)
     jobs, schedules, sensors = automation.build_automation(partitions_def)
     domain_assets = [
-        *assets.ORDER_ASSETS, *assets.build_view_assets(partitions_def, settings.ctr_snapshot, automation.LANDED_FILES)
+        *assets.ORDER_ASSETS,
+        *assets.build_view_assets(partitions_def, settings.ctr_snapshot, automation.LANDED_FILES),
     ]
     freshness_checks, freshness_sensors = domain_freshness(DOMAIN, domain_assets)
     return domain_definitions(
-        DOMAIN, partitions_def,
+        DOMAIN,
+        partitions_def,
         assets=domain_assets,
         checks=[*checks.build_checks(partitions_def), *freshness_checks],
-        jobs=jobs, schedules=schedules, sensors=[*sensors, *freshness_sensors],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[*sensors, *freshness_sensors],
     )

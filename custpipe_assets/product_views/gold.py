@@ -8,7 +8,6 @@ import polars as pl
 from custpipe_assets.product_views.schemas import GOLD_CTR_MINUTE_SCHEMA
 
 
-
 def build_gold_ctr_per_minute(views: pl.DataFrame, purchases: pl.DataFrame) -> pl.DataFrame:
     """Views and purchases per local minute, platform and product: the grain every CTR bucket is summed from.
 

@@ -49,9 +49,7 @@ def build_silver_product_views(bronze_events: pl.DataFrame) -> SilverProductView
     first occurrence in file/batch/event order. Views that only share an event_id are all kept.
     """
     events = bronze_events.with_columns(canonical_platform(pl.col("platform_folder")).alias("platform"))
-    is_product_view = (
-        (pl.col("event_type") == "custom_event") & (pl.col("event_name") == "product")
-    ).fill_null(False)
+    is_product_view = ((pl.col("event_type") == "custom_event") & (pl.col("event_name") == "product")).fill_null(False)
     ignored_event_counts = (
         events.filter(~is_product_view)
         .group_by("platform", "event_type", "event_name")
@@ -61,14 +59,26 @@ def build_silver_product_views(bronze_events: pl.DataFrame) -> SilverProductView
     )
     code_color = pl.col("code_color")
     problems = [  # (rule broken, code, detail), in the order the rules apply: the first broken wins
-        (pl.col("platform") == OTHER_PLATFORM, "unknown_platform",
-         pl.format("platform folder '{}' is not one of {}", "platform_folder", pl.lit(", ".join(VIEW_PLATFORMS)))),
-        (code_color.is_null() | (code_color.str.strip_chars() == ""), "view_without_code_color",
-         pl.lit("product view without codeColor")),
-        (~code_color.str.contains(PRODUCT_CODE_PATTERN), "invalid_code_color",
-         pl.format("codeColor '{}' is not a product code like 20005748_001", "code_color")),
-        (pl.col("timestamp_unixtime_ms").is_null(), "view_without_timestamp",
-         pl.lit("product view without timestamp_unixtime_ms")),
+        (
+            pl.col("platform") == OTHER_PLATFORM,
+            "unknown_platform",
+            pl.format("platform folder '{}' is not one of {}", "platform_folder", pl.lit(", ".join(VIEW_PLATFORMS))),
+        ),
+        (
+            code_color.is_null() | (code_color.str.strip_chars() == ""),
+            "view_without_code_color",
+            pl.lit("product view without codeColor"),
+        ),
+        (
+            ~code_color.str.contains(PRODUCT_CODE_PATTERN),
+            "invalid_code_color",
+            pl.format("codeColor '{}' is not a product code like 20005748_001", "code_color"),
+        ),
+        (
+            pl.col("timestamp_unixtime_ms").is_null(),
+            "view_without_timestamp",
+            pl.lit("product view without timestamp_unixtime_ms"),
+        ),
     ]
     same_event = ["__keyed", *SAME_EVENT]
     position_in_file = pl.format("batch {} event {}", "batch_index", "event_index")
@@ -80,7 +90,10 @@ def build_silver_product_views(bronze_events: pl.DataFrame) -> SilverProductView
         .with_columns((pl.col("reason").is_null() & pl.col("event_hash").is_not_null()).alias("__keyed"))
         .with_columns(
             pl.when(again).then(pl.lit("duplicate_event")).otherwise("reason").alias("reason"),
-            pl.when(again).then(pl.format("the same event first seen in {}", first_seen)).otherwise("detail").alias("detail"),
+            pl.when(again)
+            .then(pl.format("the same event first seen in {}", first_seen))
+            .otherwise("detail")
+            .alias("detail"),
         )
     )
     raw_fields = [name for name in VIEW_EVENTS_BRONZE_SCHEMA.names() if name not in VIEW_LINEAGE]
@@ -121,8 +134,13 @@ def build_silver_purchases(bronze_orders: pl.DataFrame, bronze_items: pl.DataFra
         (pl.col("id").is_null(), "order_without_id", pl.lit("order without id")),
         (pl.col("order_date").is_null(), "order_without_date", pl.lit("order without order_date")),
         (pl.col("__status").is_null(), "order_without_status", pl.lit("order without order_status")),
-        (~pl.col("__status").is_in(known_statuses), "unknown_order_status",
-         pl.format("order_status '{}' is not a known status ({})", "order_status", pl.lit(", ".join(known_statuses)))),
+        (
+            ~pl.col("__status").is_in(known_statuses),
+            "unknown_order_status",
+            pl.format(
+                "order_status '{}' is not a known status ({})", "order_status", pl.lit(", ".join(known_statuses))
+            ),
+        ),
     ]
     orders, orders_quarantine = _split_problems(
         orders, order_problems, duplicate="duplicate_order_id", what="order id", raw_columns=list(ORDER_COLUMN_TYPES)
@@ -132,11 +150,17 @@ def build_silver_purchases(bronze_orders: pl.DataFrame, bronze_items: pl.DataFra
         (pl.col("id").is_null(), "item_without_id", pl.lit("order item without id")),
         (pl.col("order_id").is_null(), "item_without_order_id", pl.lit("order item without order_id")),
         (pl.col("code_color").is_null(), "item_without_code_color", pl.lit("order item without code_color")),
-        (~pl.col("code_color").str.contains(PRODUCT_CODE_PATTERN), "invalid_code_color",
-         pl.format("code_color '{}' is not a product code like 20005748_001", "code_color")),
+        (
+            ~pl.col("code_color").str.contains(PRODUCT_CODE_PATTERN),
+            "invalid_code_color",
+            pl.format("code_color '{}' is not a product code like 20005748_001", "code_color"),
+        ),
     ]
     items, items_quarantine = _split_problems(
-        items, item_problems, duplicate="duplicate_item_id", what="order item id",
+        items,
+        item_problems,
+        duplicate="duplicate_item_id",
+        what="order item id",
         raw_columns=list(ORDER_ITEM_COLUMN_TYPES),
     )
     joined = items.join(
@@ -155,7 +179,9 @@ def build_silver_purchases(bronze_orders: pl.DataFrame, bronze_items: pl.DataFra
     orphans_quarantine = _quarantine_rows(
         orphans.with_columns(
             pl.lit("orphan_item").alias("reason"),
-            pl.format("order_id {} is not a valid order (absent from orders or quarantined)", "order_id").alias("detail"),
+            pl.format("order_id {} is not a valid order (absent from orders or quarantined)", "order_id").alias(
+                "detail"
+            ),
         ),
         list(ORDER_ITEM_COLUMN_TYPES),
     )

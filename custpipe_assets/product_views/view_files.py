@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -60,9 +60,7 @@ _RAW_EVENT_FIELDS = (
 # Events are read as JSON text (hashed: the event's whole content) and then typed; only the fields the pipeline
 # uses are typed. Ids are VARCHAR so 64-bit (and larger) integers stay exact, and the timestamp is VARCHAR so a
 # non-numeric value reaches the quarantine instead of failing the whole file.
-_BATCH_STRUCTURE = json.dumps(
-    [{"events": ["JSON"], "mpid": "VARCHAR", "batch_id": "VARCHAR", "message_id": "VARCHAR"}]
-)
+_BATCH_STRUCTURE = json.dumps([{"events": ["JSON"], "mpid": "VARCHAR", "batch_id": "VARCHAR", "message_id": "VARCHAR"}])
 _EVENT_STRUCTURE = json.dumps(
     {
         "event_type": "VARCHAR",
@@ -200,8 +198,9 @@ def _scan(path: Path, product_views_dir: Path, landing_root: Path, size: int, mt
         elif not event_weeks:
             status, detail = "no_event_times", "no event has a usable timestamp_unixtime_ms"
     home = event_weeks[0] if event_weeks else _name_week(path.name) or _monday(_modified_day(mtime_ns))
-    return ViewFileScan(source, folder, size, status, detail, records if status != "unreadable_json" else 1,
-                        event_weeks, home)
+    return ViewFileScan(
+        source, folder, size, status, detail, records if status != "unreadable_json" else 1, event_weeks, home
+    )
 
 
 def _file_shape(path: Path, folder: str | None) -> tuple[str | None, str, list[tuple[date | None, int]]]:
@@ -231,7 +230,7 @@ def _name_week(name: str) -> date | None:
 
 
 def _modified_day(mtime_ns: int) -> date:
-    return datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc).date()
+    return datetime.fromtimestamp(mtime_ns / 1e9, tz=UTC).date()
 
 
 def _monday(day: date) -> date:
@@ -244,7 +243,9 @@ def _first_line(error: Exception) -> str:
 
 def view_file_inventory(product_views_dir: Path, landing_root: Path | None = None) -> pl.DataFrame:
     """One row per landed file (VIEW_FILES_SCHEMA): status, records and weeks, for the file checks."""
-    scans = [scan_view_file(path, product_views_dir, landing_root) for path in list_product_view_files(product_views_dir)]
+    scans = [
+        scan_view_file(path, product_views_dir, landing_root) for path in list_product_view_files(product_views_dir)
+    ]
     return pl.DataFrame(
         [
             (
@@ -304,8 +305,9 @@ def parse_product_view_files(
             readable.append(path)
         else:
             raw = excerpt(Path(path).read_bytes()[:4096].decode("utf-8", "replace")) if scan.bytes else ""
-            quarantine.append(_with_week(file_quarantine(scan.source_file, raw, scan.status, scan.detail),
-                                         scan.home_week))
+            quarantine.append(
+                _with_week(file_quarantine(scan.source_file, raw, scan.status, scan.detail), scan.home_week)
+            )
     with duckdb.connect() as connection:
         connection.execute("SET enable_progress_bar = false")  # it prints to stdout, noise in run logs
         for group in _groups_by_size(readable):

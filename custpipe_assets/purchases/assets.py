@@ -4,7 +4,6 @@ Thin wrappers: read inputs, call the pure transforms in `reference.py` and `tran
 Weekly assets take and return `WeeklyBatches`, so a backfill over the whole history holds one week in memory.
 """
 
-
 from collections.abc import Iterator
 from datetime import date
 
@@ -18,9 +17,7 @@ from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
-from custpipe_assets.purchases import reference
-from custpipe_assets.purchases import transactions
-
+from custpipe_assets.purchases import reference, transactions
 
 BRONZE_CUSTOMERS = dg.AssetKey(["bronze", "customers"])
 BRONZE_PRODUCTS = dg.AssetKey(["bronze", "products"])
@@ -33,7 +30,9 @@ TRANSACTION_QUARANTINE = dg.AssetKey(["silver", "transaction_quarantine"])
 CUSTOMER_PRODUCT_PURCHASES = dg.AssetKey(["gold", "customer_product_purchases"])
 
 
-def _bronze_reference(key: dg.AssetKey, file_name: str, columns: tuple[str, ...], description: str) -> dg.AssetsDefinition:
+def _bronze_reference(
+    key: dg.AssetKey, file_name: str, columns: tuple[str, ...], description: str
+) -> dg.AssetsDefinition:
     @dg.asset(key=key, description=description, kinds=KINDS | {"csv"}, pool=POOL)
     def _asset(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
         root = landing.root()
@@ -45,23 +44,32 @@ def _bronze_reference(key: dg.AssetKey, file_name: str, columns: tuple[str, ...]
 
 
 bronze_customers = _bronze_reference(
-    BRONZE_CUSTOMERS, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS,
+    BRONZE_CUSTOMERS,
+    reference.CUSTOMERS_FILE,
+    reference.CUSTOMER_COLUMNS,
     "customers.csv as landed: every row as text, with its file and line.",
 )
 bronze_products = _bronze_reference(
-    BRONZE_PRODUCTS, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS,
+    BRONZE_PRODUCTS,
+    reference.PRODUCTS_FILE,
+    reference.PRODUCT_COLUMNS,
     "products.csv as landed: every row as text, with its file and line.",
 )
 
 
 @dg.multi_asset(
     outs={
-        "customers": dg.AssetOut(key=SILVER_CUSTOMERS, kinds=KINDS,
-                                 description="One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores)."),
-        "products": dg.AssetOut(key=SILVER_PRODUCTS, kinds=KINDS,
-                                description="One row per product with its category."),
-        "quarantine": dg.AssetOut(key=REFERENCE_QUARANTINE, kinds=KINDS,
-                                  description="Customer and product rows rejected, with file, line, raw row and reason."),
+        "customers": dg.AssetOut(
+            key=SILVER_CUSTOMERS,
+            kinds=KINDS,
+            description="One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores).",
+        ),
+        "products": dg.AssetOut(key=SILVER_PRODUCTS, kinds=KINDS, description="One row per product with its category."),
+        "quarantine": dg.AssetOut(
+            key=REFERENCE_QUARANTINE,
+            kinds=KINDS,
+            description="Customer and product rows rejected, with file, line, raw row and reason.",
+        ),
     },
     ins={"bronze_customers": dg.AssetIn(BRONZE_CUSTOMERS), "bronze_products": dg.AssetIn(BRONZE_PRODUCTS)},
     pool=POOL,
@@ -70,14 +78,24 @@ def silver_reference(bronze_customers: pl.DataFrame, bronze_products: pl.DataFra
     customers, rejected_customers = reference.clean_customers(bronze_customers)
     products, rejected_products = reference.clean_products(bronze_products)
     quarantine = pl.concat([rejected_customers, rejected_products])
-    yield dg.Output(customers, output_name="customers", metadata={
-        "rows_read": bronze_customers.height,
-        "loyalty_score_unusable": dg.MetadataValue.json(counts_by(customers.drop_nulls("loyalty_score_issue"), "loyalty_score_issue")),
-    })
+    yield dg.Output(
+        customers,
+        output_name="customers",
+        metadata={
+            "rows_read": bronze_customers.height,
+            "loyalty_score_unusable": dg.MetadataValue.json(
+                counts_by(customers.drop_nulls("loyalty_score_issue"), "loyalty_score_issue")
+            ),
+        },
+    )
     yield dg.Output(products, output_name="products", metadata={"rows_read": bronze_products.height})
-    yield dg.Output(quarantine, output_name="quarantine", metadata={
-        "quarantined_by_reason": dg.MetadataValue.json(counts_by(quarantine, "reason")),
-    })
+    yield dg.Output(
+        quarantine,
+        output_name="quarantine",
+        metadata={
+            "quarantined_by_reason": dg.MetadataValue.json(counts_by(quarantine, "reason")),
+        },
+    )
 
 
 def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: LandedFiles) -> list[dg.AssetsDefinition]:
@@ -100,19 +118,29 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         def read_week(week: date) -> pl.DataFrame:
             missing = transactions.missing_transaction_days(root, [week])
             if missing:
-                context.log.warning(f"week {week}: {len(missing)} day file(s) absent, e.g. {missing[0]}; those days are empty")
-            context.add_asset_metadata({"missing_day_files": len(missing), "missing_day_files_list": dg.MetadataValue.json(missing)},
-                                       partition_key=week.isoformat())
+                context.log.warning(
+                    f"week {week}: {len(missing)} day file(s) absent, e.g. {missing[0]}; those days are empty"
+                )
+            context.add_asset_metadata(
+                {"missing_day_files": len(missing), "missing_day_files_list": dg.MetadataValue.json(missing)},
+                partition_key=week.isoformat(),
+            )
             return transactions.read_transactions_week(root, week)
 
         return dg.Output(WeeklyBatches(weeks, read_week))
 
     @dg.multi_asset(
         outs={
-            "lines": dg.AssetOut(key=TRANSACTION_LINES, kinds=KINDS,
-                                 description="Transaction basket lines: typed, exploded from baskets, deduplicated, known customers and products only."),
-            "quarantine": dg.AssetOut(key=TRANSACTION_QUARANTINE, kinds=KINDS,
-                                      description="Every rejected transaction record with file, line, basket position, raw line and reason."),
+            "lines": dg.AssetOut(
+                key=TRANSACTION_LINES,
+                kinds=KINDS,
+                description="Transaction basket lines: typed, exploded from baskets, deduplicated, known customers and products only.",
+            ),
+            "quarantine": dg.AssetOut(
+                key=TRANSACTION_QUARANTINE,
+                kinds=KINDS,
+                description="Every rejected transaction record with file, line, basket position, raw line and reason.",
+            ),
         },
         ins={
             "bronze": dg.AssetIn(BRONZE_TRANSACTIONS),
@@ -162,7 +190,9 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
             "products": dg.AssetIn(SILVER_PRODUCTS),
         },
     )
-    def customer_product_purchases(lines: WeeklyBatches, customers: pl.DataFrame, products: pl.DataFrame) -> WeeklyBatches:
+    def customer_product_purchases(
+        lines: WeeklyBatches, customers: pl.DataFrame, products: pl.DataFrame
+    ) -> WeeklyBatches:
         return lines.map(lambda week, week_lines: transactions.weekly_purchase_counts(week_lines, customers, products))
 
     return [bronze_transactions, silver_transactions, customer_product_purchases]

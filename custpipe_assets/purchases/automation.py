@@ -16,15 +16,22 @@ LANDED_FILES = LandedFiles(  # a day folder's file holds that day's week
 def build_automation(partitions_def):
     transactions_job = weekly_job(
         WEEKLY_TRANSACTIONS_JOB,
-        [assets.BRONZE_TRANSACTIONS, assets.TRANSACTION_LINES, assets.TRANSACTION_QUARANTINE,
-         assets.CUSTOMER_PRODUCT_PURCHASES],
+        [
+            assets.BRONZE_TRANSACTIONS,
+            assets.TRANSACTION_LINES,
+            assets.TRANSACTION_QUARANTINE,
+            assets.CUSTOMER_PRODUCT_PURCHASES,
+        ],
         partitions_def,
         "One week of online transactions: bronze -> silver -> gold purchase counts, with their checks.",
     )
     sensor = arrival_sensor(
-        "transaction_arrivals", transactions_job, partitions_def,
-        landed=LANDED_FILES, recorded_on=assets.BRONZE_TRANSACTIONS,
+        "transaction_arrivals",
+        transactions_job,
+        partitions_def,
+        landed=LANDED_FILES,
+        recorded_on=assets.BRONZE_TRANSACTIONS,
         description="Runs exactly the weeks whose transaction day files differ from what bronze/transactions last "
-                    "read for that week (once per file set).",
+        "read for that week (once per file set).",
     )
     return [transactions_job], [monday_schedule(transactions_job)], [sensor]

@@ -3,7 +3,6 @@
 The schemas say what a consumer may rely on; `core.checks` turns each into a Dagster asset check.
 """
 
-
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
@@ -17,9 +16,7 @@ from custpipe_assets.core.checks import (
     weekly_row_count_sql,
 )
 from custpipe_assets.core.quarantine import quarantine_check_schema
-from custpipe_assets.purchases import assets
-from custpipe_assets.purchases import reference
-from custpipe_assets.purchases import transactions
+from custpipe_assets.purchases import assets, reference, transactions
 
 BRONZE_TRANSACTIONS = pandera_schema(
     transactions.BRONZE_SCHEMA,
@@ -36,7 +33,8 @@ TRANSACTION_LINES = pandera_schema(
     description="Typed basket lines: positive prices, no nulls, each source record at most once.",
 )
 TRANSACTION_QUARANTINE = quarantine_check_schema(
-    transactions.QUARANTINE_REASONS, weekly=True,
+    transactions.QUARANTINE_REASONS,
+    weekly=True,
     description="Every rejected record names its file, line, basket position and a known reason.",
 )
 CUSTOMER_PRODUCT_PURCHASES = pandera_schema(
@@ -102,15 +100,21 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.TRANSACTION_QUARANTINE, TRANSACTION_QUARANTINE, **weekly),
         schema_check(assets.CUSTOMER_PRODUCT_PURCHASES, CUSTOMER_PRODUCT_PURCHASES, **weekly),
         schema_check(assets.SILVER_CUSTOMERS, SILVER_CUSTOMERS),
-        schema_check(assets.SILVER_CUSTOMERS, LOYALTY_SCORE_VALID, name="loyalty_score_valid",
-                     severity=dg.AssetCheckSeverity.WARN),
+        schema_check(
+            assets.SILVER_CUSTOMERS,
+            LOYALTY_SCORE_VALID,
+            name="loyalty_score_valid",
+            severity=dg.AssetCheckSeverity.WARN,
+        ),
         schema_check(assets.SILVER_PRODUCTS, SILVER_PRODUCTS),
         schema_check(assets.REFERENCE_QUARANTINE, REFERENCE_QUARANTINE),
         reconciliation_check(
             assets.TRANSACTION_LINES,
             name="reconciles",
             description="Per week: bronze records (basket items, or whole unusable lines) = silver lines + quarantined.",
-            rows_in_sql=_BRONZE_RECORDS, rows_out_sql=_LINES, rows_quarantined_sql=_QUARANTINED,
+            rows_in_sql=_BRONZE_RECORDS,
+            rows_out_sql=_LINES,
+            rows_quarantined_sql=_QUARANTINED,
             additional_deps=[assets.BRONZE_TRANSACTIONS, assets.TRANSACTION_QUARANTINE],
             **weekly,
         ),
@@ -118,12 +122,18 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             assets.CUSTOMER_PRODUCT_PURCHASES,
             name="reconciles",
             description="Per week: silver lines = sum of purchase_count (every line counted once, none dropped).",
-            rows_in_sql=_LINES, rows_out_sql=_GOLD_LINES, rows_quarantined_sql=None,
+            rows_in_sql=_LINES,
+            rows_out_sql=_GOLD_LINES,
+            rows_quarantined_sql=None,
             additional_deps=[assets.TRANSACTION_LINES],
             **weekly,
         ),
-        _reference_reconciliation(assets.SILVER_CUSTOMERS, reference.CUSTOMERS_FILE, "bronze.customers", "silver.customers"),
-        _reference_reconciliation(assets.SILVER_PRODUCTS, reference.PRODUCTS_FILE, "bronze.products", "silver.products"),
+        _reference_reconciliation(
+            assets.SILVER_CUSTOMERS, reference.CUSTOMERS_FILE, "bronze.customers", "silver.customers"
+        ),
+        _reference_reconciliation(
+            assets.SILVER_PRODUCTS, reference.PRODUCTS_FILE, "bronze.products", "silver.products"
+        ),
         source_present_check(
             assets.BRONZE_TRANSACTIONS,
             description="Warns when a day of the week has no transactions file (a missing or empty day folder).",
@@ -132,7 +142,8 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         ),
         *(
             files_readable_check(
-                key, description=f"Warns when {file_name} is empty, header only or lacks a column (its lines quarantined).",
+                key,
+                description=f"Warns when {file_name} is empty, header only or lacks a column (its lines quarantined).",
                 file_reports=lambda root, file_name=file_name, columns=columns: [
                     reference.reference_file_status(root, file_name, columns)
                 ],
@@ -143,11 +154,17 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             )
         ),
         source_present_check(
-            assets.BRONZE_CUSTOMERS, description="Warns when customers.csv is absent.",
-            find_missing=lambda root, _: [] if (root / reference.CUSTOMERS_FILE).is_file() else [reference.CUSTOMERS_FILE],
+            assets.BRONZE_CUSTOMERS,
+            description="Warns when customers.csv is absent.",
+            find_missing=lambda root, _: (
+                [] if (root / reference.CUSTOMERS_FILE).is_file() else [reference.CUSTOMERS_FILE]
+            ),
         ),
         source_present_check(
-            assets.BRONZE_PRODUCTS, description="Warns when products.csv is absent.",
-            find_missing=lambda root, _: [] if (root / reference.PRODUCTS_FILE).is_file() else [reference.PRODUCTS_FILE],
+            assets.BRONZE_PRODUCTS,
+            description="Warns when products.csv is absent.",
+            find_missing=lambda root, _: (
+                [] if (root / reference.PRODUCTS_FILE).is_file() else [reference.PRODUCTS_FILE]
+            ),
         ),
     ]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, as_quarantine
 from custpipe_assets.core.csv_reader import READ_ISSUES, csv_file_status, read_csv_export
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, as_quarantine
 
 CUSTOMERS_FILE = "customers.csv"
 PRODUCTS_FILE = "products.csv"
@@ -24,8 +24,13 @@ CUSTOMER_COLUMNS = ("customer_id", "loyalty_score")
 PRODUCT_COLUMNS = ("product_id", "product_description", "product_category")
 LOYALTY_SCORE_RANGE = (1, 10)  # whole numbers, as the real export has them
 LOYALTY_SCORE_ISSUES = ("missing", "not_a_number", "not_a_whole_number", "out_of_range")
-REFERENCE_QUARANTINE_REASONS = (*READ_ISSUES, "missing_customer_id", "duplicate_customer_id", "missing_product_id",
-                                "duplicate_product_id")
+REFERENCE_QUARANTINE_REASONS = (
+    *READ_ISSUES,
+    "missing_customer_id",
+    "duplicate_customer_id",
+    "missing_product_id",
+    "duplicate_product_id",
+)
 
 PROVENANCE = {"source_file": pl.String, "line_number": pl.Int32}
 SILVER_CUSTOMERS_SCHEMA = pl.Schema(
@@ -65,9 +70,12 @@ def _first_per_id(frame: pl.DataFrame, id_column: str) -> tuple[pl.DataFrame, pl
     frame = frame.with_columns(pl.col(id_column).str.strip_chars()).sort("line_number")
     readable = pl.col("read_issue").is_null()
     reason = (
-        pl.when(~readable).then(pl.col("read_issue"))
-        .when(pl.col(id_column).is_null() | (pl.col(id_column) == "")).then(pl.lit(f"missing_{id_column}"))
-        .when(~pl.col(id_column).is_first_distinct()).then(pl.lit(f"duplicate_{id_column}"))
+        pl.when(~readable)
+        .then(pl.col("read_issue"))
+        .when(pl.col(id_column).is_null() | (pl.col(id_column) == ""))
+        .then(pl.lit(f"missing_{id_column}"))
+        .when(~pl.col(id_column).is_first_distinct())
+        .then(pl.lit(f"duplicate_{id_column}"))
     )
     frame = frame.with_columns(reason.alias("reason"))
     rejected = as_quarantine(frame.filter(pl.col("reason").is_not_null()).with_columns(pl.col("raw_line").alias("raw")))
@@ -80,10 +88,14 @@ def loyalty_score_issue(raw: pl.Expr) -> pl.Expr:
     number = text.cast(pl.Float64, strict=False)
     low, high = LOYALTY_SCORE_RANGE
     return (
-        pl.when(text.is_null() | (text == "")).then(pl.lit("missing"))
-        .when(number.is_null() | ~number.is_finite()).then(pl.lit("not_a_number"))
-        .when(number != number.round()).then(pl.lit("not_a_whole_number"))
-        .when((number < low) | (number > high)).then(pl.lit("out_of_range"))
+        pl.when(text.is_null() | (text == ""))
+        .then(pl.lit("missing"))
+        .when(number.is_null() | ~number.is_finite())
+        .then(pl.lit("not_a_number"))
+        .when(number != number.round())
+        .then(pl.lit("not_a_whole_number"))
+        .when((number < low) | (number > high))
+        .then(pl.lit("out_of_range"))
     )
 
 
@@ -93,7 +105,8 @@ def clean_customers(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     issue = loyalty_score_issue(pl.col("loyalty_score"))
     customers = kept.select(
         "customer_id",
-        pl.when(issue.is_null()).then(pl.col("loyalty_score").str.strip_chars().cast(pl.Float64, strict=False))
+        pl.when(issue.is_null())
+        .then(pl.col("loyalty_score").str.strip_chars().cast(pl.Float64, strict=False))
         .alias("loyalty_score"),
         pl.col("loyalty_score").alias("loyalty_score_raw"),
         issue.alias("loyalty_score_issue"),

@@ -47,9 +47,21 @@ LINES_SCHEMA = pl.Schema(
 )
 # Why a record is quarantined, in the order the rules apply (first broken wins): line rules, then per basket item.
 QUARANTINE_REASONS = (
-    "blank_line", "malformed_json", "not_a_json_object", "missing_customer_id", "missing_basket", "empty_basket",
-    "invalid_date_of_purchase", "purchase_outside_week", "duplicate_transaction", "unknown_customer",
-    "missing_product_id", "unknown_product", "missing_price", "invalid_price", "non_positive_price",
+    "blank_line",
+    "malformed_json",
+    "not_a_json_object",
+    "missing_customer_id",
+    "missing_basket",
+    "empty_basket",
+    "invalid_date_of_purchase",
+    "purchase_outside_week",
+    "duplicate_transaction",
+    "unknown_customer",
+    "missing_product_id",
+    "unknown_product",
+    "missing_price",
+    "invalid_price",
+    "non_positive_price",
 )
 QUARANTINE_SCHEMA = WEEKLY_QUARANTINE_SCHEMA  # position: `basket[i]` for an item, null for the whole line
 COUNTS_SCHEMA = pl.Schema(
@@ -64,7 +76,9 @@ COUNTS_SCHEMA = pl.Schema(
 )
 
 # Prices stay JSON text in bronze ("506", "\"abc\"", null) so silver can tell a missing price from a wrong type.
-_LINE_JSON_TYPE = '{"customer_id":"VARCHAR","basket":[{"product_id":"VARCHAR","price":"JSON"}],"date_of_purchase":"VARCHAR"}'
+_LINE_JSON_TYPE = (
+    '{"customer_id":"VARCHAR","basket":[{"product_id":"VARCHAR","price":"JSON"}],"date_of_purchase":"VARCHAR"}'
+)
 _PURCHASE_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
@@ -119,17 +133,21 @@ def read_transactions_week(landing_dir: Path, week: date) -> pl.DataFrame:
         from attempted
         """
     ).pl()  # DuckDB keeps the row order of a plain projection, so the frames line up
-    return pl.concat([lines, parsed], how="horizontal").select(
-        pl.lit(week, dtype=pl.Date).alias("week_start"),
-        "day",
-        "source_file",
-        "line_number",
-        pl.when(pl.col("parse_error").is_not_null()).then(pl.col("raw_line")).alias("raw_line"),
-        "parse_error",
-        pl.col("parsed").struct.field("customer_id"),
-        pl.col("parsed").struct.field("date_of_purchase"),
-        pl.col("parsed").struct.field("basket").cast(pl.List(BASKET_ITEM)),
-    ).cast(dict(BRONZE_SCHEMA))
+    return (
+        pl.concat([lines, parsed], how="horizontal")
+        .select(
+            pl.lit(week, dtype=pl.Date).alias("week_start"),
+            "day",
+            "source_file",
+            "line_number",
+            pl.when(pl.col("parse_error").is_not_null()).then(pl.col("raw_line")).alias("raw_line"),
+            "parse_error",
+            pl.col("parsed").struct.field("customer_id"),
+            pl.col("parsed").struct.field("date_of_purchase"),
+            pl.col("parsed").struct.field("basket").cast(pl.List(BASKET_ITEM)),
+        )
+        .cast(dict(BRONZE_SCHEMA))
+    )
 
 
 def bronze_record_count(bronze: pl.DataFrame) -> int:
@@ -149,27 +167,39 @@ def split_transactions(
     """
     week_end = datetime.combine(week + timedelta(days=7), time())
     purchased_at = pl.coalesce(
-        [pl.col("date_of_purchase").str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _PURCHASE_TIME_FORMATS]
+        [
+            pl.col("date_of_purchase").str.strptime(pl.Datetime("us"), fmt, strict=False)
+            for fmt in _PURCHASE_TIME_FORMATS
+        ]
     )
     # file order decides which copy of a duplicate is kept; within a week the day names the file
     lines = bronze.sort("day", "line_number").with_columns(purchased_at.alias("purchased_at"))
     line_reason = (
-        pl.when(pl.col("parse_error").is_not_null()).then(pl.col("parse_error"))
-        .when(pl.col("customer_id").is_null() | (pl.col("customer_id").str.strip_chars() == "")).then(pl.lit("missing_customer_id"))
-        .when(pl.col("basket").is_null()).then(pl.lit("missing_basket"))
-        .when(pl.col("basket").list.len() == 0).then(pl.lit("empty_basket"))
-        .when(pl.col("purchased_at").is_null()).then(pl.lit("invalid_date_of_purchase"))
+        pl.when(pl.col("parse_error").is_not_null())
+        .then(pl.col("parse_error"))
+        .when(pl.col("customer_id").is_null() | (pl.col("customer_id").str.strip_chars() == ""))
+        .then(pl.lit("missing_customer_id"))
+        .when(pl.col("basket").is_null())
+        .then(pl.lit("missing_basket"))
+        .when(pl.col("basket").list.len() == 0)
+        .then(pl.lit("empty_basket"))
+        .when(pl.col("purchased_at").is_null())
+        .then(pl.lit("invalid_date_of_purchase"))
         .when((pl.col("purchased_at") < datetime.combine(week, time())) | (pl.col("purchased_at") >= week_end))
         .then(pl.lit("purchase_outside_week"))
     )
     lines = lines.with_columns(line_reason.alias("reason"))
     transaction_key = pl.struct("customer_id", "date_of_purchase", "basket")
     is_duplicate = pl.col("reason").is_null() & ~transaction_key.is_first_distinct().over(pl.col("reason").is_null())
-    lines = lines.with_columns(pl.when(is_duplicate).then(pl.lit("duplicate_transaction")).otherwise("reason").alias("reason"))
+    lines = lines.with_columns(
+        pl.when(is_duplicate).then(pl.lit("duplicate_transaction")).otherwise("reason").alias("reason")
+    )
 
     records = (
         lines.with_columns(
-            pl.when(pl.col("basket").list.len() > 0).then(pl.col("basket")).otherwise(pl.lit([None], dtype=pl.List(BASKET_ITEM))),
+            pl.when(pl.col("basket").list.len() > 0)
+            .then(pl.col("basket"))
+            .otherwise(pl.lit([None], dtype=pl.List(BASKET_ITEM))),
             pl.when(pl.col("basket").list.len() > 0)
             .then(pl.int_ranges(pl.col("basket").list.len(), dtype=pl.Int32))
             .otherwise(pl.lit([None], dtype=pl.List(pl.Int32)))
@@ -183,13 +213,20 @@ def split_transactions(
         .with_columns(pl.col("price_json").cast(pl.Float64, strict=False).alias("price"))
     )
     item_reason = (
-        pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
-        .when(~pl.col("customer_id").is_in(customer_ids.implode())).then(pl.lit("unknown_customer"))
-        .when(pl.col("product_id").is_null()).then(pl.lit("missing_product_id"))
-        .when(~pl.col("product_id").is_in(product_ids.implode())).then(pl.lit("unknown_product"))
-        .when(pl.col("price_json").is_null() | (pl.col("price_json") == "null")).then(pl.lit("missing_price"))
-        .when(pl.col("price").is_null() | ~pl.col("price").is_finite()).then(pl.lit("invalid_price"))
-        .when(pl.col("price") <= 0).then(pl.lit("non_positive_price"))
+        pl.when(pl.col("reason").is_not_null())
+        .then(pl.col("reason"))
+        .when(~pl.col("customer_id").is_in(customer_ids.implode()))
+        .then(pl.lit("unknown_customer"))
+        .when(pl.col("product_id").is_null())
+        .then(pl.lit("missing_product_id"))
+        .when(~pl.col("product_id").is_in(product_ids.implode()))
+        .then(pl.lit("unknown_product"))
+        .when(pl.col("price_json").is_null() | (pl.col("price_json") == "null"))
+        .then(pl.lit("missing_price"))
+        .when(pl.col("price").is_null() | ~pl.col("price").is_finite())
+        .then(pl.lit("invalid_price"))
+        .when(pl.col("price") <= 0)
+        .then(pl.lit("non_positive_price"))
     )
     records = records.with_columns(item_reason.alias("reason"), pl.lit(week, dtype=pl.Date).alias("week_start"))
     accepted = records.filter(pl.col("reason").is_null()).select(LINES_SCHEMA.names()).cast(dict(LINES_SCHEMA))
@@ -197,8 +234,9 @@ def split_transactions(
         records.filter(pl.col("reason").is_not_null()).with_columns(
             pl.format("basket[{}]", "basket_position").alias("position"),
             # the landed text of a line that did not parse, else the record as parsed (file and line locate it)
-            pl.coalesce("raw_line", pl.struct("customer_id", "basket", "date_of_purchase").struct.json_encode())
-            .alias("raw"),
+            pl.coalesce("raw_line", pl.struct("customer_id", "basket", "date_of_purchase").struct.json_encode()).alias(
+                "raw"
+            ),
         ),
         weekly=True,
     )
@@ -207,7 +245,9 @@ def split_transactions(
 
 def weekly_purchase_counts(lines: pl.DataFrame, customers: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     """gold.customer_product_purchases: one row per week, customer and product bought; count = basket lines."""
-    counts = lines.group_by("week_start", "customer_id", "product_id").agg(pl.len().cast(pl.Int64).alias("purchase_count"))
+    counts = lines.group_by("week_start", "customer_id", "product_id").agg(
+        pl.len().cast(pl.Int64).alias("purchase_count")
+    )
     return (
         counts.join(customers.select("customer_id", "loyalty_score"), on="customer_id", how="left")
         .join(products.select("product_id", "product_category"), on="product_id", how="left")

@@ -60,7 +60,9 @@ class Summary:
     def of(cls, records: Sequence[CheckResultRecord]) -> Summary:
         statuses = [record.status for record in records]
         latest = max((record.timestamp for record in records), default=None)
-        return cls(statuses.count(PASSED), statuses.count(FAILED), statuses.count(WARNING), _when(latest) if latest else None)
+        return cls(
+            statuses.count(PASSED), statuses.count(FAILED), statuses.count(WARNING), _when(latest) if latest else None
+        )
 
 
 def write_check_report(instance: dg.DagsterInstance, out_dir: Path) -> ReportPaths:
@@ -80,8 +82,17 @@ def ordered(records: Sequence[CheckResultRecord]) -> list[CheckResultRecord]:
     worst: dict[str, int] = {}
     for record in records:
         worst[record.asset_key] = min(worst.get(record.asset_key, _STATUS_RANK[PASSED]), _STATUS_RANK[record.status])
-    return sorted(records, key=lambda r: (worst[r.asset_key], r.asset_key, _STATUS_RANK[r.status], r.check_name,
-                                          r.partition or "", r.covered_partitions))
+    return sorted(
+        records,
+        key=lambda r: (
+            worst[r.asset_key],
+            r.asset_key,
+            _STATUS_RANK[r.status],
+            r.check_name,
+            r.partition or "",
+            r.covered_partitions,
+        ),
+    )
 
 
 def partition_label(record: CheckResultRecord) -> str:
@@ -132,8 +143,13 @@ def render_markdown(records: Sequence[CheckResultRecord], summary: Summary) -> s
     ]
     for asset_key, asset_records in groupby(records, key=lambda r: r.asset_key):
         asset_records = list(asset_records)
-        lines += ["", f"## {asset_key}", "", "| status | check | partition | failures | rows checked | evaluated | run |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {asset_key}",
+            "",
+            "| status | check | partition | failures | rows checked | evaluated | run |",
+            "|---|---|---|---|---|---|---|",
+        ]
         lines += ["| " + " | ".join(_md_cell(cell) for cell in _row(record)) + " |" for record in asset_records]
         for record in asset_records:
             if not record.passed:
@@ -169,9 +185,13 @@ def render_html(records: Sequence[CheckResultRecord], summary: Summary) -> str:
         anchors = {id(record): f"result-{number}" for number, record in enumerate(records, start=1)}
         for asset_key, asset_records in groupby(records, key=lambda r: r.asset_key):
             asset_records = list(asset_records)
-            body += [f"<section><h2>{html.escape(asset_key)}</h2>", "<table>",
-                     "<thead><tr><th>status</th><th>check</th><th>partition</th><th>failures</th>"
-                     "<th>rows checked</th><th>evaluated</th><th>run</th></tr></thead>", "<tbody>"]
+            body += [
+                f"<section><h2>{html.escape(asset_key)}</h2>",
+                "<table>",
+                "<thead><tr><th>status</th><th>check</th><th>partition</th><th>failures</th>"
+                "<th>rows checked</th><th>evaluated</th><th>run</th></tr></thead>",
+                "<tbody>",
+            ]
             for record in asset_records:
                 cells = [html.escape(cell) for cell in _row(record)]
                 if not record.passed:
@@ -184,8 +204,11 @@ def render_html(records: Sequence[CheckResultRecord], summary: Summary) -> str:
 
 
 def _html_details(record: CheckResultRecord, anchor: str) -> str:
-    parts = [f'<div class="detail {record.status}" id="{anchor}">', f"<h3>{html.escape(_detail_title(record))}</h3>",
-             f"<p>{html.escape(_failure_sentence(record))}</p>"]
+    parts = [
+        f'<div class="detail {record.status}" id="{anchor}">',
+        f"<h3>{html.escape(_detail_title(record))}</h3>",
+        f"<p>{html.escape(_failure_sentence(record))}</p>",
+    ]
     if record.description:
         parts.append(f'<p class="description">{html.escape(record.description)}</p>')
     if extra := _other_metadata(record):
@@ -211,7 +234,9 @@ def _row(record: CheckResultRecord) -> list[str]:
 
 def _detail_title(record: CheckResultRecord) -> str:
     title = f"{_STATUS_LABEL[record.status]}: {record.asset_key} · {record.check_name}"
-    return title if record.partition is None and not record.covered_partitions else f"{title} · {partition_label(record)}"
+    return (
+        title if record.partition is None and not record.covered_partitions else f"{title} · {partition_label(record)}"
+    )
 
 
 def _failure_sentence(record: CheckResultRecord) -> str:
@@ -222,9 +247,11 @@ def _failure_sentence(record: CheckResultRecord) -> str:
 
 def _other_metadata(record: CheckResultRecord) -> str:
     """One-line metadata not shown in the table or as a sample (e.g. rows_in, rows_out), as `name: value` pairs."""
-    pairs = [f"{name}: {json.dumps(value) if isinstance(value, dict | list) else value}"
-             for name, value in record.metadata.items()
-             if name not in _IN_THE_TABLE | _KNOWN_SAMPLES.keys() and not _is_markdown_block(value)]
+    pairs = [
+        f"{name}: {json.dumps(value) if isinstance(value, dict | list) else value}"
+        for name, value in record.metadata.items()
+        if name not in _IN_THE_TABLE | _KNOWN_SAMPLES.keys() and not _is_markdown_block(value)
+    ]
     return " · ".join(pairs)
 
 
@@ -232,10 +259,16 @@ def _samples(record: CheckResultRecord) -> list[tuple[str, str]]:
     """(heading, markdown) for what the check attached to explain a failure: the known samples first, in a fixed
     order, then any other multi-line text under its own name; the checks' placeholder `none` is left out."""
     known = [(heading, record.metadata.get(name)) for name, heading in _KNOWN_SAMPLES.items()]
-    others = [(name, value) for name, value in record.metadata.items()
-              if name not in _KNOWN_SAMPLES and _is_markdown_block(value)]
-    return [(heading, value.strip()) for heading, value in known + others
-            if isinstance(value, str) and value.strip() not in ("", "none")]
+    others = [
+        (name, value)
+        for name, value in record.metadata.items()
+        if name not in _KNOWN_SAMPLES and _is_markdown_block(value)
+    ]
+    return [
+        (heading, value.strip())
+        for heading, value in known + others
+        if isinstance(value, str) and value.strip() not in ("", "none")
+    ]
 
 
 def _is_markdown_block(value: object) -> bool:
@@ -305,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["DAGSTER_HOME"] = str(Path(DEFAULT_DAGSTER_HOME).absolute())
     home = Path(os.environ["DAGSTER_HOME"])
     if not home.is_dir():
-        print(f"custpipe report: no Dagster instance at {home} (DAGSTER_HOME). Run `custpipe run` first.", file=sys.stderr)
+        print(
+            f"custpipe report: no Dagster instance at {home} (DAGSTER_HOME). Run `custpipe run` first.", file=sys.stderr
+        )
         return 2
     with dg.DagsterInstance.get() as instance:
         paths = write_check_report(instance, out)

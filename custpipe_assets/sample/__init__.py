@@ -18,8 +18,15 @@ class SampleSummary:
 
 
 def generate_sample(
-    landing_dir: Path, *, seed: int = 7, scale: str = "small", first_week: date = date(2018, 9, 3), overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None, delay_regime: str = "minutes", conversions_density: int = 1,
+    landing_dir: Path,
+    *,
+    seed: int = 7,
+    scale: str = "small",
+    first_week: date = date(2018, 9, 3),
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    delay_regime: str = "minutes",
+    conversions_density: int = 1,
 ) -> SampleSummary:
     """Every domain's sources; refuses a landing folder that holds files unless `overwrite` (then each domain
     replaces only its own files). Only the customers domain grows with `scale`; the others stay sample-sized.
@@ -33,7 +40,11 @@ def generate_sample(
         landing_dir, seed=seed, scale=scale, first_week=first_week, overwrite=True, progress=progress
     )
     conversions = generate_conversions_landing(
-        landing_dir, seed=seed, first_week=first_week, overwrite=True, delay_regime=delay_regime,
+        landing_dir,
+        seed=seed,
+        first_week=first_week,
+        overwrite=True,
+        delay_regime=delay_regime,
         conversions_per_week=SAMPLE_CONVERSIONS_PER_WEEK * conversions_density,
     )
     product_views = generate_product_views_landing(landing_dir, seed=seed, start=first_week, overwrite=True)

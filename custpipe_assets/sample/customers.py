@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from phonenumbers import PhoneMetadata
+
 from custpipe_assets.purchases.reference import LOYALTY_SCORE_RANGE
 
 
@@ -78,8 +79,32 @@ _SPOILING_RECIPES = frozenset(_RECIPE_KIND) - {"duplicate_same_day", "duplicate_
 
 WEEKDAY_FACTOR = np.array([0.90, 0.92, 0.95, 1.00, 1.10, 1.20, 0.93])  # Monday..Sunday purchase volume
 HOUR_WEIGHT = np.array(  # purchases by hour of day, 00h..23h
-    [1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.0, 4.5, 5.0,
-     6.0, 5.5, 5.0, 4.8, 5.0, 5.5, 6.5, 7.0, 7.0, 6.0, 4.0, 2.0]
+    [
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.5,
+        1.2,
+        2.5,
+        3.5,
+        4.0,
+        4.5,
+        5.0,
+        6.0,
+        5.5,
+        5.0,
+        4.8,
+        5.0,
+        5.5,
+        6.5,
+        7.0,
+        7.0,
+        6.0,
+        4.0,
+        2.0,
+    ]
 )
 DISCOUNT_SHARE, DISCOUNT_FACTOR = 0.1, 0.9  # some basket lines of decimal-priced products are on promotion
 
@@ -88,26 +113,66 @@ CATEGORIES: dict[str, tuple[tuple[float, float], tuple[str, ...], tuple[str, ...
     "grocery": (
         (1, 15),
         ("Organic", "Fresh", "Free Range", "Wholegrain", "Smoked", "Sparkling", "Classic", "Roasted"),
-        ("Coffee Beans", "Olive Oil", "Pasta", "Granola", "Cheddar", "Orange Juice", "Dark Chocolate",
-         "Green Tea", "Honey", "Rice"),
+        (
+            "Coffee Beans",
+            "Olive Oil",
+            "Pasta",
+            "Granola",
+            "Cheddar",
+            "Orange Juice",
+            "Dark Chocolate",
+            "Green Tea",
+            "Honey",
+            "Rice",
+        ),
     ),
     "beauty": (
         (3, 60),
         ("Hydrating", "Vitamin C", "Matte", "Gentle", "Nourishing", "Sheer", "Charcoal", "Rose"),
-        ("Face Cream", "Shampoo", "Lipstick", "Serum", "Body Lotion", "Cleanser", "Sunscreen", "Hand Soap",
-         "Face Mask", "Conditioner"),
+        (
+            "Face Cream",
+            "Shampoo",
+            "Lipstick",
+            "Serum",
+            "Body Lotion",
+            "Cleanser",
+            "Sunscreen",
+            "Hand Soap",
+            "Face Mask",
+            "Conditioner",
+        ),
     ),
     "books": (
         (5, 40),
         ("Illustrated", "Paperback", "Hardback", "Pocket", "Collector's", "Revised", "Annotated", "Complete"),
-        ("Cookbook", "Thriller", "Atlas", "Biography", "Poetry Collection", "Travel Guide", "History",
-         "Science Fiction Novel", "Children's Story", "Garden Handbook"),
+        (
+            "Cookbook",
+            "Thriller",
+            "Atlas",
+            "Biography",
+            "Poetry Collection",
+            "Travel Guide",
+            "History",
+            "Science Fiction Novel",
+            "Children's Story",
+            "Garden Handbook",
+        ),
     ),
     "toys": (
         (5, 120),
         ("Wooden", "Magnetic", "Remote Control", "Plush", "Glow-in-the-Dark", "Educational", "Mini", "Giant"),
-        ("Puzzle", "Building Blocks", "Car", "Teddy Bear", "Board Game", "Train Set", "Kite", "Doll", "Robot",
-         "Art Kit"),
+        (
+            "Puzzle",
+            "Building Blocks",
+            "Car",
+            "Teddy Bear",
+            "Board Game",
+            "Train Set",
+            "Kite",
+            "Doll",
+            "Robot",
+            "Art Kit",
+        ),
     ),
     "clothing": (
         (8, 150),
@@ -117,34 +182,136 @@ CATEGORIES: dict[str, tuple[tuple[float, float], tuple[str, ...], tuple[str, ...
     "sports": (
         (8, 300),
         ("Pro", "Lightweight", "Adjustable", "Training", "Trail", "Yoga", "Carbon", "Grip"),
-        ("Running Shoes", "Dumbbell Set", "Yoga Mat", "Water Bottle", "Bike Helmet", "Tennis Racket",
-         "Football", "Resistance Bands", "Gym Bag", "Skipping Rope"),
+        (
+            "Running Shoes",
+            "Dumbbell Set",
+            "Yoga Mat",
+            "Water Bottle",
+            "Bike Helmet",
+            "Tennis Racket",
+            "Football",
+            "Resistance Bands",
+            "Gym Bag",
+            "Skipping Rope",
+        ),
     ),
     "home": (
         (6, 250),
         ("Ceramic", "Bamboo", "Cast Iron", "Glass", "Scented", "Velvet", "Oak", "Stainless Steel"),
-        ("Mug", "Frying Pan", "Candle", "Cushion", "Vase", "Lamp", "Storage Box", "Towel Set", "Cutting Board",
-         "Kettle"),
+        (
+            "Mug",
+            "Frying Pan",
+            "Candle",
+            "Cushion",
+            "Vase",
+            "Lamp",
+            "Storage Box",
+            "Towel Set",
+            "Cutting Board",
+            "Kettle",
+        ),
     ),
     "electronics": (
         (15, 1200),
         ("Wireless", "Bluetooth", "Smart", "Portable", "4K", "Noise Cancelling", "Compact", "USB-C"),
-        ("Headphones", "Speaker", "Charger", "Monitor", "Keyboard", "Mouse", "Webcam", "Power Bank", "Tablet",
-         "Smartwatch"),
+        (
+            "Headphones",
+            "Speaker",
+            "Charger",
+            "Monitor",
+            "Keyboard",
+            "Mouse",
+            "Webcam",
+            "Power Bank",
+            "Tablet",
+            "Smartwatch",
+        ),
     ),
 }
 
 FIRST_NAMES = (
-    "Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia", "Jack", "Ivy", "Leo", "Lily", "Arthur",
-    "Freya", "Muhammad", "Grace", "Oscar", "Sophia", "Charlie", "Florence", "Jacob", "Emily", "Thomas", "Ella",
-    "Alfie", "Poppy", "Henry", "Evie", "William", "Isabella", "Aarav", "Priya", "Chloe", "Samuel", "Zara",
-    "Daniel", "Ruby", "Joseph", "Hannah", "Ethan",
+    "Oliver",
+    "Amelia",
+    "George",
+    "Isla",
+    "Harry",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Jack",
+    "Ivy",
+    "Leo",
+    "Lily",
+    "Arthur",
+    "Freya",
+    "Muhammad",
+    "Grace",
+    "Oscar",
+    "Sophia",
+    "Charlie",
+    "Florence",
+    "Jacob",
+    "Emily",
+    "Thomas",
+    "Ella",
+    "Alfie",
+    "Poppy",
+    "Henry",
+    "Evie",
+    "William",
+    "Isabella",
+    "Aarav",
+    "Priya",
+    "Chloe",
+    "Samuel",
+    "Zara",
+    "Daniel",
+    "Ruby",
+    "Joseph",
+    "Hannah",
+    "Ethan",
 )
 LAST_NAMES = (
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel", "Robinson",
-    "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Thomas", "Clarke", "Jackson",
-    "Wood", "Harris", "Edwards", "Turner", "Martin", "Cooper", "Hill", "Ward", "Hughes", "Moore", "Clark",
-    "King", "Harrison", "Lewis", "Baker", "Lee", "Allen", "Morris", "Khan",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Thomas",
+    "Clarke",
+    "Jackson",
+    "Wood",
+    "Harris",
+    "Edwards",
+    "Turner",
+    "Martin",
+    "Cooper",
+    "Hill",
+    "Ward",
+    "Hughes",
+    "Moore",
+    "Clark",
+    "King",
+    "Harrison",
+    "Lewis",
+    "Baker",
+    "Lee",
+    "Allen",
+    "Morris",
+    "Khan",
 )
 GENDER_SPELLINGS = {"M": ("M", "male", "Male", "man"), "F": ("F", "female", "f", "Woman")}
 JOINED_AT_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%-d %b %Y", "%Y%m%d", "%Y-%m-%dT%H:%M:%S")
@@ -158,8 +325,14 @@ MIN_CUSTOMERS, MIN_PURCHASES_PER_DAY, MIN_WEEKS = 20, 20, 3
 
 # Files this generator owns; overwrite=True removes exactly these, leaving other domains' landing data alone.
 OWNED_FILES = (
-    "customers.csv", "products.csv", "customer_profiles.csv", "_truth/personas.csv",
-    "_truth/store_customers.csv", "_truth/profiles.csv", "_truth/transaction_dirt.csv", "_stand_in/store_customers.csv",
+    "customers.csv",
+    "products.csv",
+    "customer_profiles.csv",
+    "_truth/personas.csv",
+    "_truth/store_customers.csv",
+    "_truth/profiles.csv",
+    "_truth/transaction_dirt.csv",
+    "_stand_in/store_customers.csv",
 )
 OWNED_FOLDERS = ("transactions",)
 
@@ -366,7 +539,8 @@ def _make_catalogue(rng: np.random.Generator, count: int, ids: _IdFormat) -> _Ca
     adjective = rng.integers(0, 8, count)
     noun = rng.integers(0, 10, count)
     descriptions = [
-        f"{CATEGORIES[names[c]][1][a]} {CATEGORIES[names[c]][2][n]}" for c, a, n in zip(category, adjective, noun)
+        f"{CATEGORIES[names[c]][1][a]} {CATEGORIES[names[c]][2][n]}"
+        for c, a, n in zip(category, adjective, noun, strict=False)
     ]
     low, high = (np.array([CATEGORIES[name][0][end] for name in names], dtype=float)[category] for end in (0, 1))
     price = np.exp(rng.uniform(np.log(low), np.log(high)))
@@ -404,9 +578,12 @@ def _write_customers(landing_dir: Path, rng: np.random.Generator, personas: np.n
     not_a_number, old_shape, out_of_range, duplicated = (int(i) for i in rng.choice(count, size=4, replace=False))
     row = pl.int_range(pl.len())
     frame = frame.with_columns(
-        loyalty_score=pl.when(row == not_a_number).then(pl.lit("n/a"))
-        .when(row == old_shape).then(pl.lit("0.734"))
-        .when(row == out_of_range).then(pl.lit(str(high + 1)))
+        loyalty_score=pl.when(row == not_a_number)
+        .then(pl.lit("n/a"))
+        .when(row == old_shape)
+        .then(pl.lit("0.734"))
+        .when(row == out_of_range)
+        .then(pl.lit(str(high + 1)))
         .otherwise("loyalty_score")
     )
     copy_at = int(rng.integers(duplicated + 1, count + 1))
@@ -452,23 +629,31 @@ def _profile_text(
     number = pl.col("mobile").cast(pl.String)
     head, tail = number.str.slice(0, 4), number.str.slice(4)
     mobile = (
-        pl.when(pl.col("mobile_style") == 0).then(pl.concat_str(pl.lit("+44 "), head, pl.lit(" "), tail))
-        .when(pl.col("mobile_style") == 1).then(pl.concat_str(pl.lit("0"), number))
-        .when(pl.col("mobile_style") == 2).then(pl.concat_str(pl.lit("0044 "), head, pl.lit(" "), tail))
-        .otherwise(pl.concat_str(pl.lit("(0"), head, pl.lit(") "), number.str.slice(4, 3), pl.lit("-"),
-                                 number.str.slice(7)))
+        pl.when(pl.col("mobile_style") == 0)
+        .then(pl.concat_str(pl.lit("+44 "), head, pl.lit(" "), tail))
+        .when(pl.col("mobile_style") == 1)
+        .then(pl.concat_str(pl.lit("0"), number))
+        .when(pl.col("mobile_style") == 2)
+        .then(pl.concat_str(pl.lit("0044 "), head, pl.lit(" "), tail))
+        .otherwise(
+            pl.concat_str(pl.lit("(0"), head, pl.lit(") "), number.str.slice(4, 3), pl.lit("-"), number.str.slice(7))
+        )
     )
     joined_at = pl.when(pl.col("date_style") == 0).then(pl.col("joined").dt.strftime(JOINED_AT_FORMATS[0]))
     for style, form in enumerate(JOINED_AT_FORMATS[1:], start=1):
         joined_at = joined_at.when(pl.col("date_style") == style).then(pl.col("joined").dt.strftime(form))
     full_name = pl.concat_str(pl.col("first"), pl.lit(" "), pl.col("last"))
     name = (
-        pl.when(pl.col("name_style") == 1).then(full_name.str.to_uppercase())
-        .when(pl.col("name_style") == 2).then(pl.concat_str(pl.col("last"), pl.lit(", "), pl.col("first")))
+        pl.when(pl.col("name_style") == 1)
+        .then(full_name.str.to_uppercase())
+        .when(pl.col("name_style") == 2)
+        .then(pl.concat_str(pl.col("last"), pl.lit(", "), pl.col("first")))
         .otherwise(full_name)
     )
     return truth.with_columns(
-        mobile_style=pl.Series(mobile_style), date_style=pl.Series(date_style), name_style=pl.Series(name_style),
+        mobile_style=pl.Series(mobile_style),
+        date_style=pl.Series(date_style),
+        name_style=pl.Series(name_style),
     ).select(
         "customer_id",
         name=name,
@@ -572,7 +757,9 @@ def _write_profiles(
     truth.select("customer_id", "mobile_e164", "persona").write_csv(truth_dir / "store_customers.csv")
     # the stand-in store system's own state (what its API serves from), apart from the answer key
     (truth_dir.parent / "_stand_in").mkdir(exist_ok=True)
-    truth.select("customer_id", "mobile_e164", "persona").write_csv(truth_dir.parent / "_stand_in" / "store_customers.csv")
+    truth.select("customer_id", "mobile_e164", "persona").write_csv(
+        truth_dir.parent / "_stand_in" / "store_customers.csv"
+    )
     truth.select(
         "customer_id",
         name=pl.concat_str(pl.col("first"), pl.lit(" "), pl.col("last")),
@@ -615,7 +802,8 @@ def _plan_shopping(rng: np.random.Generator, scale: Scale, personas: np.ndarray)
     day_weight = np.array(
         [
             (cdf_with[-1] if d < 7 * DORMANT_WEEKS else cdf_without[-1]) * WEEKDAY_FACTOR[d % 7]
-            if d in open_days else 0.0
+            if d in open_days
+            else 0.0
             for d in range(days)
         ]
     )
@@ -674,8 +862,11 @@ def _purchase_lines(
         .select(
             "purchase",
             item=pl.concat_str(
-                pl.lit('{"product_id": "'), ids.product_expr("product"), pl.lit('", "price": '),
-                pl.when(pl.lit(pl.Series(decimal))).then(pl.col("units").cast(pl.String))
+                pl.lit('{"product_id": "'),
+                ids.product_expr("product"),
+                pl.lit('", "price": '),
+                pl.when(pl.lit(pl.Series(decimal)))
+                .then(pl.col("units").cast(pl.String))
                 .otherwise((pl.col("cents") // 100).cast(pl.String)),
                 pl.lit("}"),
             ),
@@ -685,11 +876,15 @@ def _purchase_lines(
     )
     lines = pl.DataFrame({"customer": customer, "minute": minute, "basket": baskets["item"]}).select(
         pl.concat_str(
-            pl.lit('{"customer_id": "'), ids.customer_expr("customer"),
-            pl.lit('", "basket": ['), pl.col("basket"),
+            pl.lit('{"customer_id": "'),
+            ids.customer_expr("customer"),
+            pl.lit('", "basket": ['),
+            pl.col("basket"),
             pl.lit(f'], "date_of_purchase": "{day.isoformat()} '),
-            (pl.col("minute") // 60).cast(pl.String).str.zfill(2), pl.lit(":"),
-            (pl.col("minute") % 60).cast(pl.String).str.zfill(2), pl.lit(':00"}'),
+            (pl.col("minute") // 60).cast(pl.String).str.zfill(2),
+            pl.lit(":"),
+            (pl.col("minute") % 60).cast(pl.String).str.zfill(2),
+            pl.lit(':00"}'),
         )
     )
     return lines.to_series().to_list()
@@ -816,9 +1011,7 @@ def _write_transactions(
         customer, is_carrier = plan.customers_on(rng, day_index, extra=len(spoiled))
         minute = _spread_same_minute(customer, rng.choice(1440, size=len(customer), p=minute_weight))
         in_time_order = np.argsort(minute, kind="stable")
-        day_lines = _purchase_lines(
-            rng, customer[in_time_order], minute[in_time_order], day, personas, catalogue, ids
-        )
+        day_lines = _purchase_lines(rng, customer[in_time_order], minute[in_time_order], day, personas, catalogue, ids)
         carrier_at = set(np.flatnonzero(is_carrier[in_time_order]).tolist())
         clean = [line for i, line in enumerate(day_lines) if i not in carrier_at] if carrier_at else day_lines
         carriers = [day_lines[i] for i in sorted(carrier_at)]

@@ -37,7 +37,7 @@ import random
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,7 +250,7 @@ def _boundary_sessions(rng: random.Random, ids: _UniqueIds, catalog: list[Produc
     first_sunday = start + timedelta(days=(6 - start.weekday()) % 7)
     sessions = []
     for platform, day in (("iOS", start), ("Android", first_sunday)):
-        midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
         session = _Session(platform, ids.next(), ids.next(), rng.randrange(1, 40000), one_batch=True)
         moment = midnight - timedelta(minutes=5, seconds=rng.randrange(30))
         session.events.append(_event(rng, ids, session, moment, "session_start", {}))
@@ -353,7 +353,7 @@ def _write_view_files(
         for batch in _batches(rng, ids, session):
             event_times = [time for time in map(_timestamp_or_zero, batch["events"]) if time]
             first_time = min(event_times, default=batch["timestamp_unixtime_ms"])  # (a lone bad-time event)
-            day = datetime.fromtimestamp(first_time / 1000, tz=timezone.utc).date()
+            day = datetime.fromtimestamp(first_time / 1000, tz=UTC).date()
             grouped.setdefault((session.platform, day), []).append(batch)
             if session.one_batch:
                 boundary_batches[id(batch)] = "midnight" if session.platform == "iOS" else "week"

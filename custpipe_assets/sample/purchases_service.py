@@ -359,7 +359,7 @@ class _PurchasesHandler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, keep-alive requests stall ~40 ms on delayed ACKs.
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         try:
             if url.path == "/health":
@@ -415,7 +415,7 @@ class _PurchasesHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - " + format, self.address_string(), *args)
 
 

@@ -14,17 +14,14 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WarehouseResource, WeeklyBatches, weeks_of
-from custpipe_assets.segmentation import features
-from custpipe_assets.segmentation import profiles
 from custpipe_assets.purchases import reference
-from custpipe_assets.segmentation import segments
-from custpipe_assets.segmentation import store_purchases
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
 from custpipe_assets.purchases.assets import SILVER_CUSTOMERS, TRANSACTION_LINES
+from custpipe_assets.segmentation import features, profiles, segments, store_purchases
 from custpipe_assets.segmentation.resources import PurchasesApiResource
 
 BRONZE_PROFILES = dg.AssetKey(["bronze", "customer_profiles"])
@@ -40,7 +37,6 @@ CUSTOMER_SEGMENTS = dg.AssetKey(["gold", "customer_segments"])
 SEGMENT_METRICS = dg.AssetKey(["gold", "segment_metrics"])
 
 
-
 class SegmentationConfig(dg.Config):
     """Launchpad settings of the segmentation."""
 
@@ -48,8 +44,12 @@ class SegmentationConfig(dg.Config):
     random_state: int = 42
 
 
-@dg.asset(key=BRONZE_PROFILES, kinds=KINDS | {"csv"}, pool=POOL,
-          description="customer_profiles.csv as landed: every row as text, with its file and line.")
+@dg.asset(
+    key=BRONZE_PROFILES,
+    kinds=KINDS | {"csv"},
+    pool=POOL,
+    description="customer_profiles.csv as landed: every row as text, with its file and line.",
+)
 def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
     if not (root / profiles.PROFILES_FILE).is_file():
@@ -59,30 +59,48 @@ def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: Landing
 
 @dg.multi_asset(
     outs={
-        "profiles": dg.AssetOut(key=SILVER_PROFILES, kinds=KINDS,
-                                description="One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles."),
-        "issues": dg.AssetOut(key=PROFILE_ISSUES, kinds=KINDS,
-                              description="Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason."),
+        "profiles": dg.AssetOut(
+            key=SILVER_PROFILES,
+            kinds=KINDS,
+            description="One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles.",
+        ),
+        "issues": dg.AssetOut(
+            key=PROFILE_ISSUES,
+            kinds=KINDS,
+            description="Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason.",
+        ),
     },
     ins={"bronze": dg.AssetIn(BRONZE_PROFILES)},
     pool=POOL,
 )
 def silver_customer_profiles(bronze: pl.DataFrame) -> Iterator[dg.Output]:
     cleaned, issues = profiles.clean_profiles(bronze)
-    yield dg.Output(cleaned, output_name="profiles", metadata={
-        "rows_read": bronze.height,
-        "ages_imputed": int(cleaned["age_imputed"].sum() or 0) if cleaned.height else 0,
-        "mobiles_missing": cleaned.filter(pl.col("mobile_e164").is_null()).height,
-    })
-    yield dg.Output(issues, output_name="issues", metadata={"issues_by_reason": dg.MetadataValue.json(counts_by(issues, "reason"))})
+    yield dg.Output(
+        cleaned,
+        output_name="profiles",
+        metadata={
+            "rows_read": bronze.height,
+            "ages_imputed": int(cleaned["age_imputed"].sum() or 0) if cleaned.height else 0,
+            "mobiles_missing": cleaned.filter(pl.col("mobile_e164").is_null()).height,
+        },
+    )
+    yield dg.Output(
+        issues, output_name="issues", metadata={"issues_by_reason": dg.MetadataValue.json(counts_by(issues, "reason"))}
+    )
 
 
 def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
-    @dg.asset(key=BRONZE_STORE_PURCHASES, kinds=KINDS | {"api"}, **weekly,
-              description="Store purchases of the week exactly as the purchase-history REST API served them.")
-    def bronze_store_purchases(context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource) -> dg.Output[WeeklyBatches]:
+    @dg.asset(
+        key=BRONZE_STORE_PURCHASES,
+        kinds=KINDS | {"api"},
+        **weekly,
+        description="Store purchases of the week exactly as the purchase-history REST API served them.",
+    )
+    def bronze_store_purchases(
+        context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource
+    ) -> dg.Output[WeeklyBatches]:
         weeks = weeks_of(context)
 
         def fetch(week: date) -> pl.DataFrame:
@@ -91,14 +109,22 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
                 context.log.warning(f"week {week}: {result.retries} request(s) retried ({result.retry_reasons})")
             return result.frame
 
-        return dg.Output(WeeklyBatches(weeks, fetch), metadata={"api_url": purchases_api.base_url or "(bundled service)"})
+        return dg.Output(
+            WeeklyBatches(weeks, fetch), metadata={"api_url": purchases_api.base_url or "(bundled service)"}
+        )
 
     @dg.multi_asset(
         outs={
-            "matched": dg.AssetOut(key=SILVER_STORE_PURCHASES, kinds=KINDS,
-                                   description="Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile."),
-            "quarantine": dg.AssetOut(key=STORE_QUARANTINE, kinds=KINDS,
-                                      description="Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason."),
+            "matched": dg.AssetOut(
+                key=SILVER_STORE_PURCHASES,
+                kinds=KINDS,
+                description="Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile.",
+            ),
+            "quarantine": dg.AssetOut(
+                key=STORE_QUARANTINE,
+                kinds=KINDS,
+                description="Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason.",
+            ),
         },
         ins={"raw": dg.AssetIn(BRONZE_STORE_PURCHASES), "customer_profiles": dg.AssetIn(SILVER_PROFILES)},
         **weekly,
@@ -116,18 +142,30 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(key=WEEKLY_ROLLUPS, kinds=KINDS, **weekly,
-              ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},
-              description="Per customer and week: online and store purchases and spend, first and last purchase time.")
+    @dg.asset(
+        key=WEEKLY_ROLLUPS,
+        kinds=KINDS,
+        **weekly,
+        ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},
+        description="Per customer and week: online and store purchases and spend, first and last purchase time.",
+    )
     def customer_weekly_rollups(lines: WeeklyBatches, store: WeeklyBatches) -> WeeklyBatches:
         return lines.map(lambda week, week_lines: features.weekly_rollup(week_lines, store.load(week), week))
 
-    @dg.asset(key=CUSTOMER_FEATURES, kinds=KINDS, pool=POOL,
-              deps=[WEEKLY_ROLLUPS], automation_condition=FOLLOWS_INPUTS,
-              ins={"customer_profiles": dg.AssetIn(SILVER_PROFILES), "customers": dg.AssetIn(SILVER_CUSTOMERS)},
-              description="One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.")
+    @dg.asset(
+        key=CUSTOMER_FEATURES,
+        kinds=KINDS,
+        pool=POOL,
+        deps=[WEEKLY_ROLLUPS],
+        automation_condition=FOLLOWS_INPUTS,
+        ins={"customer_profiles": dg.AssetIn(SILVER_PROFILES), "customers": dg.AssetIn(SILVER_CUSTOMERS)},
+        description="One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.",
+    )
     def customer_features(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, customer_profiles: pl.DataFrame, customers: pl.DataFrame
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        customer_profiles: pl.DataFrame,
+        customers: pl.DataFrame,
     ) -> pl.DataFrame:
         store = warehouse.get()
         aggregated = store.query(features.aggregate_rollups_sql("silver.customer_weekly_rollups"))
@@ -135,44 +173,78 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         if last_week is None:
             raise dg.Failure("silver/customer_weekly_rollups is empty: materialize some weeks of history first")
         as_of = last_week + timedelta(days=6)  # the Sunday ending the last complete week
-        result = features.customer_features(aggregated, customer_profiles, customers, as_of, history_start=history_start)
-        context.add_output_metadata({"as_of": as_of.isoformat(), "weeks_of_history": int((last_week - history_start).days // 7 + 1)})
+        result = features.customer_features(
+            aggregated, customer_profiles, customers, as_of, history_start=history_start
+        )
+        context.add_output_metadata(
+            {"as_of": as_of.isoformat(), "weeks_of_history": int((last_week - history_start).days // 7 + 1)}
+        )
         return result
 
-    @dg.asset(key=SEGMENT_MODEL, kinds={"scikit-learn", "duckdb"}, pool=POOL,
-              ins={"customer_features": dg.AssetIn(CUSTOMER_FEATURES)}, automation_condition=FOLLOWS_INPUTS,
-              description="The fitted KMeans segmentation (scaler, centroids, names), pickled in one row.")
-    def segment_model(context: dg.AssetExecutionContext, config: SegmentationConfig, customer_features: pl.DataFrame) -> pl.DataFrame:
+    @dg.asset(
+        key=SEGMENT_MODEL,
+        kinds={"scikit-learn", "duckdb"},
+        pool=POOL,
+        ins={"customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+        automation_condition=FOLLOWS_INPUTS,
+        description="The fitted KMeans segmentation (scaler, centroids, names), pickled in one row.",
+    )
+    def segment_model(
+        context: dg.AssetExecutionContext, config: SegmentationConfig, customer_features: pl.DataFrame
+    ) -> pl.DataFrame:
         model = segments.fit_segments(customer_features, n_clusters=config.n_clusters, random_state=config.random_state)
         image = base64.b64encode(model.plot_png).decode()
-        context.add_output_metadata({
-            "n_clusters": config.n_clusters,
-            "inertia": float(model.inertia),
-            "silhouette_score": float(model.silhouette),
-            "segment_sizes": dg.MetadataValue.json(model.sizes),
-            "segment_profile": dg.MetadataValue.md(markdown_table(model.profile)),
-            "plot": dg.MetadataValue.md(f"![segments](data:image/png;base64,{image})"),
-        })
-        return pl.DataFrame({
-            "n_clusters": [config.n_clusters], "random_state": [config.random_state],
-            "inertia": [float(model.inertia)], "silhouette": [float(model.silhouette)],
-            "model_pickle": [pickle.dumps(model)],
-        })
+        context.add_output_metadata(
+            {
+                "n_clusters": config.n_clusters,
+                "inertia": float(model.inertia),
+                "silhouette_score": float(model.silhouette),
+                "segment_sizes": dg.MetadataValue.json(model.sizes),
+                "segment_profile": dg.MetadataValue.md(markdown_table(model.profile)),
+                "plot": dg.MetadataValue.md(f"![segments](data:image/png;base64,{image})"),
+            }
+        )
+        return pl.DataFrame(
+            {
+                "n_clusters": [config.n_clusters],
+                "random_state": [config.random_state],
+                "inertia": [float(model.inertia)],
+                "silhouette": [float(model.silhouette)],
+                "model_pickle": [pickle.dumps(model)],
+            }
+        )
 
-    @dg.asset(key=CUSTOMER_SEGMENTS, kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
-              ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
-              description="Each customer's segment (id and name) from the stored model.")
+    @dg.asset(
+        key=CUSTOMER_SEGMENTS,
+        kinds=KINDS,
+        pool=POOL,
+        automation_condition=FOLLOWS_INPUTS,
+        ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+        description="Each customer's segment (id and name) from the stored model.",
+    )
     def customer_segments(model: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.assign_segments(load_segment_model(model), customer_features)
 
-    @dg.asset(key=SEGMENT_METRICS, kinds=KINDS, pool=POOL, automation_condition=FOLLOWS_INPUTS,
-              ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
-              description="Per segment: customers, total spend, average CLV, share of customers and of spend.")
+    @dg.asset(
+        key=SEGMENT_METRICS,
+        kinds=KINDS,
+        pool=POOL,
+        automation_condition=FOLLOWS_INPUTS,
+        ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+        description="Per segment: customers, total spend, average CLV, share of customers and of spend.",
+    )
     def segment_metrics(customer_segments: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.segment_metrics(customer_segments, customer_features)
 
-    return [bronze_store_purchases, silver_store_purchases, customer_weekly_rollups, customer_features,
-            segment_model, customer_segments, segment_metrics]
+    return [
+        bronze_store_purchases,
+        silver_store_purchases,
+        customer_weekly_rollups,
+        customer_features,
+        segment_model,
+        customer_segments,
+        segment_metrics,
+    ]
 
 
 def load_segment_model(stored: pl.DataFrame) -> segments.SegmentModel:

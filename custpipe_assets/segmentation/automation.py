@@ -14,8 +14,7 @@ WEEKLY_STORE_PURCHASES_JOB = "weekly_store_purchases"
 def build_automation(partitions_def):
     store_job = weekly_job(
         WEEKLY_STORE_PURCHASES_JOB,
-        [assets.BRONZE_STORE_PURCHASES, assets.SILVER_STORE_PURCHASES, assets.STORE_QUARANTINE,
-         assets.WEEKLY_ROLLUPS],
+        [assets.BRONZE_STORE_PURCHASES, assets.SILVER_STORE_PURCHASES, assets.STORE_QUARANTINE, assets.WEEKLY_ROLLUPS],
         partitions_def,
         "One week of store purchases from the API, matched to customers, and the week's per-customer rollups.",
     )
@@ -27,6 +26,10 @@ def with_automation_conditions(assets_defs: list[dg.AssetsDefinition]) -> list[d
     purchases rewritten by another job's run rebuilds that week's rollup, and the gold tables follow it."""
 
     def follow(spec: dg.AssetSpec) -> dg.AssetSpec:
-        return spec.replace_attributes(automation_condition=WEEK_FOLLOWS_INPUTS) if spec.key == assets.WEEKLY_ROLLUPS else spec
+        return (
+            spec.replace_attributes(automation_condition=WEEK_FOLLOWS_INPUTS)
+            if spec.key == assets.WEEKLY_ROLLUPS
+            else spec
+        )
 
     return dg.map_asset_specs(follow, assets_defs)

@@ -37,7 +37,8 @@ PROFILES = pandera_schema(
     description="One profile per customer; ages in 16..110, genders F/M, E.164 mobiles, ISO dates.",
 )
 STORE_QUARANTINE = quarantine_check_schema(
-    STORE_QUARANTINE_REASONS, weekly=True,
+    STORE_QUARANTINE_REASONS,
+    weekly=True,
     description="Every rejected store purchase carries a known reason.",
 )
 ROLLUPS = pandera_schema(
@@ -50,8 +51,18 @@ ROLLUPS = pandera_schema(
 FEATURES = pandera_schema(
     features.FEATURES_SCHEMA,
     checks={
-        **{name: pa.Check.ge(0) for name in ("purchases", "active_weeks", "total_spend", "avg_transaction_value",
-                                             "purchase_frequency", "recency_days", "clv")},
+        **{
+            name: pa.Check.ge(0)
+            for name in (
+                "purchases",
+                "active_weeks",
+                "total_spend",
+                "avg_transaction_value",
+                "purchase_frequency",
+                "recency_days",
+                "clv",
+            )
+        },
         "gender_female": pa.Check.isin([0, 1]),
     },
     nullable=("age", "income", "loyalty_score", "first_purchase_date", "last_purchase_date"),
@@ -81,9 +92,14 @@ METRICS = pandera_schema(
 def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     weekly = {"partitions_def": partitions_def}
 
-    @dg.asset_check(asset=assets.SILVER_STORE_PURCHASES, name="match_rate", pool="warehouse", partitions_def=partitions_def,
-                    additional_deps=[assets.STORE_QUARANTINE],
-                    description=f"Per week, at least {MIN_STORE_MATCH_RATE:.0%} of store purchases match a customer's mobile.")
+    @dg.asset_check(
+        asset=assets.SILVER_STORE_PURCHASES,
+        name="match_rate",
+        pool="warehouse",
+        partitions_def=partitions_def,
+        additional_deps=[assets.STORE_QUARANTINE],
+        description=f"Per week, at least {MIN_STORE_MATCH_RATE:.0%} of store purchases match a customer's mobile.",
+    )
     def store_match_rate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         rates = warehouse.get().query(
             """

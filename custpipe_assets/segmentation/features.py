@@ -187,23 +187,27 @@ def customer_features(
     first_date, last_date = pl.col("first_purchase_at").dt.date(), pl.col("last_purchase_at").dt.date()
     observed_since = pl.min_horizontal(pl.max_horizontal(pl.col("joined_at"), pl.lit(history_start)), first_date)
     observed_days = ((pl.lit(as_of) - observed_since).dt.total_days() + 1).clip(lower_bound=1)
-    frame = frame.with_columns(
-        pl.col("purchases").fill_null(0),
-        pl.col("active_weeks").fill_null(0),
-        pl.col("total_spend").fill_null(pl.lit(0, MONEY)),
-        pl.col("gender_female").fill_null(0),
-        first_date.alias("first_purchase_date"),
-        last_date.alias("last_purchase_date"),
-        pl.coalesce((pl.lit(as_of) - last_date).dt.total_days(), observed_days).alias("recency_days"),
-        pl.max_horizontal(observed_days / 7, pl.lit(1.0)).alias("observed_weeks"),
-    ).with_columns(
-        pl.when(pl.col("purchases") > 0)
-        .then(pl.col("total_spend").cast(pl.Float64) / pl.col("purchases"))
-        .otherwise(0.0)
-        .alias("avg_transaction_value"),
-        (pl.col("purchases") / pl.col("observed_weeks")).alias("purchase_frequency"),
-    ).with_columns(
-        (pl.col("avg_transaction_value") * pl.col("purchase_frequency") * CLV_LIFETIME_WEEKS).alias("clv"),
+    frame = (
+        frame.with_columns(
+            pl.col("purchases").fill_null(0),
+            pl.col("active_weeks").fill_null(0),
+            pl.col("total_spend").fill_null(pl.lit(0, MONEY)),
+            pl.col("gender_female").fill_null(0),
+            first_date.alias("first_purchase_date"),
+            last_date.alias("last_purchase_date"),
+            pl.coalesce((pl.lit(as_of) - last_date).dt.total_days(), observed_days).alias("recency_days"),
+            pl.max_horizontal(observed_days / 7, pl.lit(1.0)).alias("observed_weeks"),
+        )
+        .with_columns(
+            pl.when(pl.col("purchases") > 0)
+            .then(pl.col("total_spend").cast(pl.Float64) / pl.col("purchases"))
+            .otherwise(0.0)
+            .alias("avg_transaction_value"),
+            (pl.col("purchases") / pl.col("observed_weeks")).alias("purchase_frequency"),
+        )
+        .with_columns(
+            (pl.col("avg_transaction_value") * pl.col("purchase_frequency") * CLV_LIFETIME_WEEKS).alias("clv"),
+        )
     )
     frame = frame.with_columns(_standard_scores(frame, ("age", "income")))
     return frame.select(FEATURES_SCHEMA.names()).cast(dict(FEATURES_SCHEMA)).sort("customer_id")

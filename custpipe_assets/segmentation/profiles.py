@@ -71,8 +71,16 @@ PROFILE_ISSUES_SCHEMA = pl.Schema(
     }
 )
 PROFILE_ISSUE_REASONS = (
-    *READ_ISSUES, "missing_customer_id", "age_not_an_integer", "age_out_of_range", "income_not_a_number", "income_negative",
-    "invalid_mobile", "gender_unrecognised", "joined_at_unparseable", "conflicting_duplicate",
+    *READ_ISSUES,
+    "missing_customer_id",
+    "age_not_an_integer",
+    "age_out_of_range",
+    "income_not_a_number",
+    "income_negative",
+    "invalid_mobile",
+    "gender_unrecognised",
+    "joined_at_unparseable",
+    "conflicting_duplicate",
     "duplicate_record_merged",
 )
 # Fields typed per record into `<field>_value` with a `<field>_reason` when a non-blank text is unusable.
@@ -107,11 +115,15 @@ def clean_profiles(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.lit(None, pl.String).alias(column) for column in ("raw_line", "read_issue") if column not in bronze.columns
     )
     unreadable = bronze.filter(pl.col("read_issue").is_not_null())
-    text = bronze.filter(pl.col("read_issue").is_null()).select(
-        *(_blank_to_null(column) for column in PROFILE_COLUMNS),
-        pl.col("source_file").cast(pl.String),
-        pl.col("line_number").cast(pl.Int32),
-    ).sort("source_file", "line_number")
+    text = (
+        bronze.filter(pl.col("read_issue").is_null())
+        .select(
+            *(_blank_to_null(column) for column in PROFILE_COLUMNS),
+            pl.col("source_file").cast(pl.String),
+            pl.col("line_number").cast(pl.Int32),
+        )
+        .sort("source_file", "line_number")
+    )
     without_id = text.filter(pl.col("customer_id").is_null())
     records = _typed_records(text.filter(pl.col("customer_id").is_not_null()))
     merged = _merge_duplicates(records)
@@ -152,14 +164,19 @@ def _typed_records(text: pl.DataFrame) -> pl.DataFrame:
         joined_value.alias("joined_at_value"),
     )
     return typed.with_columns(
-        pl.when(pl.col("age").is_null()).then(None)
-        .when(pl.col("age_parsed").is_null()).then(pl.lit("age_not_an_integer"))
-        .when(~pl.col("age_parsed").is_between(low, high)).then(pl.lit("age_out_of_range"))
+        pl.when(pl.col("age").is_null())
+        .then(None)
+        .when(pl.col("age_parsed").is_null())
+        .then(pl.lit("age_not_an_integer"))
+        .when(~pl.col("age_parsed").is_between(low, high))
+        .then(pl.lit("age_out_of_range"))
         .alias("age_reason"),
-        pl.when(pl.col("income").is_null()).then(None)
+        pl.when(pl.col("income").is_null())
+        .then(None)
         .when(pl.col("income_parsed").is_null() | ~pl.col("income_parsed").is_finite())
         .then(pl.lit("income_not_a_number"))
-        .when(pl.col("income_parsed") < 0).then(pl.lit("income_negative"))
+        .when(pl.col("income_parsed") < 0)
+        .then(pl.lit("income_negative"))
         .alias("income_reason"),
         _reason_when_unusable("mobile", "invalid_mobile"),
         _reason_when_unusable("gender", "gender_unrecognised"),

@@ -27,8 +27,12 @@ class PurchasesApiResource(dg.ConfigurableResource):
         """Every purchase of the week starting `week`; raises dg.Failure naming the URL after the last retry."""
         try:
             return fetch_purchases(
-                self.base_url, week, date.fromordinal(week.toordinal() + 7),
-                timeout_s=self.timeout_s, retries=self.retries, backoff_factor=self.backoff_factor,
+                self.base_url,
+                week,
+                date.fromordinal(week.toordinal() + 7),
+                timeout_s=self.timeout_s,
+                retries=self.retries,
+                backoff_factor=self.backoff_factor,
             )
         except PurchasesApiError as error:
             raise dg.Failure(description=f"store purchases for the week of {week}: {error}") from error

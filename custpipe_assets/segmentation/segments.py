@@ -150,13 +150,17 @@ def assign_segments(model: SegmentModel, features: pl.DataFrame) -> pl.DataFrame
     """gold.customer_segments: customer_id, segment_id, segment_name for every row of the feature table."""
     labels = model.kmeans.predict(_weighted(model.scaler, _raw_inputs(features)))
     segment_ids = np.asarray(model.segment_of_cluster, dtype=np.int64)[labels]
-    return pl.DataFrame(
-        {
-            "customer_id": features.get_column("customer_id"),
-            "segment_id": segment_ids,
-            "segment_name": np.asarray(model.segment_names, dtype=object)[segment_ids],
-        }
-    ).cast(dict(SEGMENTS_SCHEMA)).sort("customer_id")
+    return (
+        pl.DataFrame(
+            {
+                "customer_id": features.get_column("customer_id"),
+                "segment_id": segment_ids,
+                "segment_name": np.asarray(model.segment_names, dtype=object)[segment_ids],
+            }
+        )
+        .cast(dict(SEGMENTS_SCHEMA))
+        .sort("customer_id")
+    )
 
 
 def segment_metrics(segments: pl.DataFrame, features: pl.DataFrame) -> pl.DataFrame:

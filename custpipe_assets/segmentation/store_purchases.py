@@ -20,14 +20,20 @@ from datetime import date, datetime, time, timedelta
 import polars as pl
 
 from custpipe_assets.core.quarantine import WEEKLY_QUARANTINE_SCHEMA, as_quarantine
-
 from custpipe_assets.segmentation.profiles import DEFAULT_MOBILE_REGION, normalize_mobiles
 
 RAW_COLUMNS = ("mobile", "date", "amount", "store", "page")
 STORE_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%d/%m/%Y")
 STORE_QUARANTINE_REASONS = (
-    "invalid_date", "purchase_outside_week", "missing_amount", "invalid_amount", "non_positive_amount",
-    "invalid_mobile", "duplicate", "unknown_mobile", "ambiguous_mobile",
+    "invalid_date",
+    "purchase_outside_week",
+    "missing_amount",
+    "invalid_amount",
+    "non_positive_amount",
+    "invalid_mobile",
+    "duplicate",
+    "unknown_mobile",
+    "ambiguous_mobile",
 )
 
 MATCHED_SCHEMA = pl.Schema(
@@ -87,22 +93,31 @@ def clean_store_purchases(
         .join(owners, on="mobile_e164", how="left", maintain_order="left")
     )
     record_reason = (
-        pl.when(pl.col("purchased_at").is_null()).then(pl.lit("invalid_date"))
+        pl.when(pl.col("purchased_at").is_null())
+        .then(pl.lit("invalid_date"))
         .when(~pl.col("purchased_at").is_between(week_begin, week_end, closed="left"))
         .then(pl.lit("purchase_outside_week"))
-        .when(pl.col("amount").is_null()).then(pl.lit("missing_amount"))
-        .when(~pl.col("amount").is_finite()).then(pl.lit("invalid_amount"))
-        .when(pl.col("amount") <= 0).then(pl.lit("non_positive_amount"))
-        .when(pl.col("mobile_e164").is_null()).then(pl.lit("invalid_mobile"))
+        .when(pl.col("amount").is_null())
+        .then(pl.lit("missing_amount"))
+        .when(~pl.col("amount").is_finite())
+        .then(pl.lit("invalid_amount"))
+        .when(pl.col("amount") <= 0)
+        .then(pl.lit("non_positive_amount"))
+        .when(pl.col("mobile_e164").is_null())
+        .then(pl.lit("invalid_mobile"))
     )
     records = records.with_columns(record_reason.alias("reason"))
     served_as = pl.struct("mobile", "date", "amount", "store")
     is_repeat = pl.col("reason").is_null() & ~served_as.is_first_distinct().over(pl.col("reason").is_null())
     match_reason = (
-        pl.when(pl.col("reason").is_not_null()).then(pl.col("reason"))
-        .when(is_repeat).then(pl.lit("duplicate"))
-        .when(pl.col("owners").is_null()).then(pl.lit("unknown_mobile"))
-        .when(pl.col("owners") > 1).then(pl.lit("ambiguous_mobile"))
+        pl.when(pl.col("reason").is_not_null())
+        .then(pl.col("reason"))
+        .when(is_repeat)
+        .then(pl.lit("duplicate"))
+        .when(pl.col("owners").is_null())
+        .then(pl.lit("unknown_mobile"))
+        .when(pl.col("owners") > 1)
+        .then(pl.lit("ambiguous_mobile"))
     )
     records = records.with_columns(match_reason.alias("reason"), pl.lit(week_start, pl.Date).alias("week_start"))
     matched = records.filter(pl.col("reason").is_null()).select(MATCHED_SCHEMA.names()).cast(dict(MATCHED_SCHEMA))

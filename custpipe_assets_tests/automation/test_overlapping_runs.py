@@ -37,17 +37,34 @@ def test_overlapping_weekly_runs_all_succeed(tmp_path):
     settings = Settings(landing_dir=landing, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3))
     env = {**settings.environment(), "DAGSTER_HOME": str(home)}  # none of the developer's own CUSTPIPE_* settings
     # the reference tables the weekly job reads
-    reference = build_definitions(settings).resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection={dg.AssetKey(["bronze", "customers"]), dg.AssetKey(["bronze", "products"]),
-                         dg.AssetKey(["silver", "customers"]), dg.AssetKey(["silver", "products"]),
-                         dg.AssetKey(["silver", "reference_quarantine"])}
+    reference = (
+        build_definitions(settings)
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(
+            asset_selection={
+                dg.AssetKey(["bronze", "customers"]),
+                dg.AssetKey(["bronze", "products"]),
+                dg.AssetKey(["silver", "customers"]),
+                dg.AssetKey(["silver", "products"]),
+                dg.AssetKey(["silver", "reference_quarantine"]),
+            }
+        )
     )
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         assert reference.execute_in_process(instance=instance).success
 
     weeks = ["2018-09-03", "2018-09-10", "2018-09-17"]
-    runs = [subprocess.Popen([sys.executable, "-c", RUN_ONE_WEEK, week], env=env, cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for week in weeks]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_ONE_WEEK, week],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for week in weeks
+    ]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], [output[-1500:] for output in outputs]
 

@@ -14,6 +14,10 @@ def test_the_report_command_writes_into_the_reports_dir_setting(tmp_path, monkey
         monkeypatch.setenv("CUSTPIPE_REPORTS_DIR", str(reports))
         monkeypatch.chdir(elsewhere)
         assert main([]) == 0
-    assert sorted(path.name for path in reports.iterdir()) == ["check_report.html", "check_report.json", "check_report.md"]
+    assert sorted(path.name for path in reports.iterdir()) == [
+        "check_report.html",
+        "check_report.json",
+        "check_report.md",
+    ]
     assert list(elsewhere.iterdir()) == []
     assert f"wrote {reports / 'check_report.html'}" in capsys.readouterr().out

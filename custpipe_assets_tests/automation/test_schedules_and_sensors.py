@@ -30,21 +30,35 @@ def _day_file(landing: Path, day: str, text: str = '{"customer_id": "C1"}\n', mt
 
 
 def _definitions(tmp_path: Path) -> dg.Definitions:
-    return build_definitions(Settings(landing_dir=tmp_path, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3),
-                                      reports_dir=tmp_path / "reports"))
+    return build_definitions(
+        Settings(
+            landing_dir=tmp_path,
+            warehouse=tmp_path / "w.duckdb",
+            first_week=date(2018, 9, 3),
+            reports_dir=tmp_path / "reports",
+        )
+    )
 
 
-def _tick(definitions: dg.Definitions, tmp_path: Path, instance: dg.DagsterInstance, name: str = "transaction_arrivals"):
+def _tick(
+    definitions: dg.Definitions, tmp_path: Path, instance: dg.DagsterInstance, name: str = "transaction_arrivals"
+):
     repository = definitions.get_repository_def()
     context = dg.build_sensor_context(
-        instance=instance, repository_def=repository, resources={"landing": LandingResource(path=str(tmp_path))},
+        instance=instance,
+        repository_def=repository,
+        resources={"landing": LandingResource(path=str(tmp_path))},
     )
     return repository.get_sensor_def(name).evaluate_tick(context)
 
 
-def _materialize(definitions: dg.Definitions, instance: dg.DagsterInstance, keys: set[dg.AssetKey], request: dg.RunRequest):
+def _materialize(
+    definitions: dg.Definitions, instance: dg.DagsterInstance, keys: set[dg.AssetKey], request: dg.RunRequest
+):
     """What the requested run's bronze step does (no checks, nothing downstream): a real run on the instance."""
-    job = definitions.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys, asset_check_selection=set())
+    job = definitions.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=keys, asset_check_selection=set()
+    )
     tags = request.tags if request.partition_key is None else {"dagster/partition": request.partition_key}
     assert job.execute_in_process(instance=instance, tags=tags).success
 
@@ -52,8 +66,8 @@ def _materialize(definitions: dg.Definitions, instance: dg.DagsterInstance, keys
 def test_the_sensor_requests_exactly_the_weeks_whose_files_differ_from_what_ran(tmp_path, instance):
     definitions = _definitions(tmp_path)
     _day_file(tmp_path, "2018-09-03")
-    _day_file(tmp_path, "2018-09-09")   # Sunday: same week as 09-03
-    _day_file(tmp_path, "2018-09-17")   # a week later
+    _day_file(tmp_path, "2018-09-09")  # Sunday: same week as 09-03
+    _day_file(tmp_path, "2018-09-17")  # a week later
     first = _tick(definitions, tmp_path, instance)
     assert sorted(request.partition_key for request in first.run_requests) == ["2018-09-03", "2018-09-17"]
     # nothing ran yet: the same weeks again, under the same run keys (the daemon starts a run key once)
@@ -70,9 +84,12 @@ def test_the_sensor_requests_exactly_the_weeks_whose_files_differ_from_what_ran(
     assert [request.partition_key for request in changed.run_requests] == ["2018-09-17"]
     assert changed.run_requests[0].run_key not in {r.run_key for r in first.run_requests}  # a new file set, a new key
 
-    _day_file(tmp_path, "2018-09-04", text='{"customer_id": "C3"}\n', mtime=LONG_AGO + 60)  # a late day of the first week
+    _day_file(
+        tmp_path, "2018-09-04", text='{"customer_id": "C3"}\n', mtime=LONG_AGO + 60
+    )  # a late day of the first week
     assert sorted(r.partition_key for r in _tick(definitions, tmp_path, instance).run_requests) == [
-        "2018-09-03", "2018-09-17"
+        "2018-09-03",
+        "2018-09-17",
     ]
 
 
@@ -114,10 +131,12 @@ def test_a_new_conversions_batch_runs_its_weeks_and_their_neighbours_in_one_run(
     bronze = {conversion_assets.BRONZE_CONVERSIONS, conversion_assets.BRONZE_REGISTRATIONS}
     batch = tmp_path / "brokerchooser" / "conversions" / "batch_1.csv"
     batch.parent.mkdir(parents=True)
-    batch.write_text("id;session_id;country_name;is_mobile;ui_element;created_at;measurement_category\n"
-                     "1;s1;Germany;1;button;2018-09-09 23:50:00;broker_page\n"
-                     "2;s2;Germany;0;;2018-09-10 00:10:00;broker_page\n"
-                     "3;s3;junk line without a time\n")
+    batch.write_text(
+        "id;session_id;country_name;is_mobile;ui_element;created_at;measurement_category\n"
+        "1;s1;Germany;1;button;2018-09-09 23:50:00;broker_page\n"
+        "2;s2;Germany;0;;2018-09-10 00:10:00;broker_page\n"
+        "3;s3;junk line without a time\n"
+    )
     os.utime(batch, (LONG_AGO, LONG_AGO))
     first = _tick(definitions, tmp_path, instance, "conversion_arrivals")
     # lines in the weeks of 09-03 and 09-10; 09-17's matching opens an hour into 09-10; no week before 09-03
@@ -146,8 +165,10 @@ def test_the_conversions_schedule_reruns_the_week_before_the_one_that_ended(tmp_
     schedule = _definitions(tmp_path).get_repository_def().get_schedule_def("weekly_conversions_schedule")
     assert schedule.cron_schedule == "0 4 * * 1" and schedule.execution_timezone == "UTC"
     with dg.instance_for_test() as instance:
+
         def tick(monday: datetime):
             return schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=monday))
+
         assert [_range(r) for r in tick(datetime(2018, 9, 24, 4, tzinfo=UTC)).run_requests] == [
             ("2018-09-10", "2018-09-17")
         ]

@@ -48,8 +48,12 @@ pytestmark = pytest.mark.slow  # end-to-end Dagster runs
 FIRST_WEEK = date(2018, 9, 3)
 AN_HOUR_AGO = time.time() - 3600
 RUN_STATUS_SENSORS = {FAILURE_SENSOR, REPORT_SENSOR}  # judged on runs, not on the repository they run in
-SEGMENTATION_GOLD = {segmentation.CUSTOMER_FEATURES, segmentation.SEGMENT_MODEL, segmentation.CUSTOMER_SEGMENTS,
-                     segmentation.SEGMENT_METRICS}
+SEGMENTATION_GOLD = {
+    segmentation.CUSTOMER_FEATURES,
+    segmentation.SEGMENT_MODEL,
+    segmentation.CUSTOMER_SEGMENTS,
+    segmentation.SEGMENT_METRICS,
+}
 
 
 @dataclass
@@ -67,7 +71,8 @@ class History:
         """One evaluation of sensor `name`, carrying its cursor from the previous one, as the daemon does."""
         repository = (definitions or self.definitions).get_repository_def()
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursors.get(name),
+            instance=self.instance,
+            cursor=self.cursors.get(name),
             repository_def=None if name in RUN_STATUS_SENSORS else repository,
             resources={"landing": LandingResource(path=str(self.settings.landing_dir))},
         )
@@ -79,7 +84,9 @@ class History:
         """One evaluation of the automation sensor's conditions (what its tick requests)."""
         sensor = self.definitions.get_repository_def().get_sensor_def(AUTOMATION_SENSOR)
         result = dg.evaluate_automation_conditions(
-            defs=self.definitions, instance=self.instance, cursor=self.automation_cursor,
+            defs=self.definitions,
+            instance=self.instance,
+            cursor=self.automation_cursor,
             asset_selection=sensor.asset_selection,
         )
         self.automation_cursor = result.cursor
@@ -99,8 +106,11 @@ def history(tmp_path_factory):
     generate_sample(root / "landing", seed=11, first_week=FIRST_WEEK)
     age(root / "landing")
     settings = Settings(
-        landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr.parquet", reports_dir=root / "reports",
+        landing_dir=root / "landing",
+        warehouse=root / "warehouse.duckdb",
+        first_week=FIRST_WEEK,
+        ctr_snapshot=root / "serving" / "ctr.parquet",
+        reports_dir=root / "reports",
     )
     with dg.instance_for_test(overrides=yaml.safe_load(INSTANCE_YAML)) as instance:
         summary = run_everything(settings, instance=instance, log=lambda *_: None)
@@ -114,8 +124,16 @@ def sensor_names(definitions: dg.Definitions) -> list[str]:
 
 def test_after_the_main_job_no_sensor_asks_for_anything(history):
     names = sensor_names(history.definitions)
-    assert {"transaction_arrivals", "conversion_arrivals", "product_view_arrivals", AUTOMATION_SENSOR, FAILURE_SENSOR,
-            REPORT_SENSOR, "purchases_freshness", "conversions_freshness"} <= set(names)
+    assert {
+        "transaction_arrivals",
+        "conversion_arrivals",
+        "product_view_arrivals",
+        AUTOMATION_SENSOR,
+        FAILURE_SENSOR,
+        REPORT_SENSOR,
+        "purchases_freshness",
+        "conversions_freshness",
+    } <= set(names)
     repository = history.definitions.get_repository_def()
     assert all(repository.get_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING for name in names)
 
@@ -135,8 +153,11 @@ def _new_day_file(landing: Path, day: date, customer_id: str, product_id: str) -
     path = landing / "transactions" / f"d={day.isoformat()}" / "transactions.json"
     assert not path.exists()
     path.parent.mkdir(parents=True)
-    line = {"customer_id": customer_id, "basket": [{"product_id": product_id, "price": 250}],
-            "date_of_purchase": f"{day.isoformat()} 12:34:00"}
+    line = {
+        "customer_id": customer_id,
+        "basket": [{"product_id": product_id, "price": 250}],
+        "date_of_purchase": f"{day.isoformat()} 12:34:00",
+    }
     path.write_text(json.dumps(line) + "\n")
     os.utime(path, (AN_HOUR_AGO, AN_HOUR_AGO))
     return path
@@ -181,7 +202,8 @@ def test_a_new_day_file_runs_exactly_its_week_and_the_gold_tables_follow(history
     assert [r.partition_key for r in requests] == [week.isoformat()]
     assert all(history.tick(name).run_requests == [] for name in ("conversion_arrivals", "product_view_arrivals"))
     weekly = history.definitions.resolve_job_def("weekly_transactions").execute_in_process(
-        instance=history.instance, partition_key=requests[0].partition_key,
+        instance=history.instance,
+        partition_key=requests[0].partition_key,
         tags={**requests[0].tags, "dagster/sensor_name": "transaction_arrivals"},
     )
     assert weekly.success and weekly.dagster_run.job_name == "weekly_transactions"
@@ -279,7 +301,9 @@ def _failing_run(history: History, settings: Settings):
     definitions = build_definitions(settings)
     history.tick(FAILURE_SENSOR, definitions)  # up to date before the failure, as a running daemon is
     result = definitions.resolve_job_def("weekly_transactions").execute_in_process(
-        instance=history.instance, partition_key="2018-09-10", raise_on_error=False,
+        instance=history.instance,
+        partition_key="2018-09-10",
+        raise_on_error=False,
     )
     assert not result.success
     history.tick(FAILURE_SENSOR, definitions)
@@ -289,9 +313,17 @@ def _failing_run(history: History, settings: Settings):
 def test_a_failed_run_produces_an_alert_record_posted_to_the_webhook_and_mailed(history, alert_servers, tmp_path):
     webhook_url, smtp_port = alert_servers
     settings = replace(
-        history.settings, landing_dir=tmp_path / "gone", reports_dir=tmp_path / "reports",
-        alerts=AlertSettings(webhook_url=webhook_url, smtp_host="127.0.0.1", smtp_port=smtp_port,
-                             smtp_to=("data-team@example.com",), smtp_user="custpipe", smtp_password="s3cret"),
+        history.settings,
+        landing_dir=tmp_path / "gone",
+        reports_dir=tmp_path / "reports",
+        alerts=AlertSettings(
+            webhook_url=webhook_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_to=("data-team@example.com",),
+            smtp_user="custpipe",
+            smtp_password="s3cret",
+        ),
     )
     failed = _failing_run(history, settings)
 
@@ -323,8 +355,11 @@ def test_with_no_channel_set_or_one_unreachable_the_alert_record_is_still_writte
     with smtplib.socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    unreachable = replace(quiet, reports_dir=tmp_path / "unreachable",
-                          alerts=AlertSettings(webhook_url=f"http://127.0.0.1:{closed_port}/hook"))
+    unreachable = replace(
+        quiet,
+        reports_dir=tmp_path / "unreachable",
+        alerts=AlertSettings(webhook_url=f"http://127.0.0.1:{closed_port}/hook"),
+    )
     failed = _failing_run(history, unreachable)
     (record,) = read_alerts(unreachable.reports_dir)
     assert record["run_id"] == failed.run_id and record["delivered"]["webhook"].startswith("failed: ")
@@ -352,25 +387,48 @@ def test_a_weekly_run_launched_as_the_daemon_launches_it_runs_its_steps_in_one_p
     environment = {**history.settings.environment(), "DAGSTER_HOME": history.instance.root_directory}
     started = time.monotonic()
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "custpipe_assets.definitions",
-         "-a", "defs", "-j", "weekly_transactions", "--tags", json.dumps({"dagster/partition": "2018-09-24"})],
-        env=environment, capture_output=True, text=True, timeout=600,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "job",
+            "execute",
+            "-m",
+            "custpipe_assets.definitions",
+            "-a",
+            "defs",
+            "-j",
+            "weekly_transactions",
+            "--tags",
+            json.dumps({"dagster/partition": "2018-09-24"}),
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     seconds = time.monotonic() - started
     assert completed.returncode == 0, completed.stderr[-3000:]
-    (record,) = history.instance.get_run_records(dg.RunsFilter(job_name="weekly_transactions",
-                                                               tags={"dagster/partition": "2018-09-24"}))
+    (record,) = history.instance.get_run_records(
+        dg.RunsFilter(job_name="weekly_transactions", tags={"dagster/partition": "2018-09-24"})
+    )
     assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-    steps = [event for event in history.instance.all_logs(record.dagster_run.run_id)
-             if event.dagster_event and event.dagster_event.event_type == dg.DagsterEventType.STEP_START]
-    assert len(steps) >= 4 and len({event.dagster_event.pid for event in steps}) == 1, "every step in the run's own process"
+    steps = [
+        event
+        for event in history.instance.all_logs(record.dagster_run.run_id)
+        if event.dagster_event and event.dagster_event.event_type == dg.DagsterEventType.STEP_START
+    ]
+    assert len(steps) >= 4 and len({event.dagster_event.pid for event in steps}) == 1, (
+        "every step in the run's own process"
+    )
     assert seconds < 120, f"{seconds:.0f} s for one sample week (measured: benchmarks/weekly_runs.py)"
 
 
 def test_a_backfill_writes_a_line_per_week_into_the_run_log(history):
     purchases = next(run for run in history.summary.runs if run.domain == "purchases")
-    lines = [event.user_message for event in history.instance.all_logs(purchases.run_id)
-             if event.user_message.startswith("bronze.transactions: week ")]
+    lines = [
+        event.user_message
+        for event in history.instance.all_logs(purchases.run_id)
+        if event.user_message.startswith("bronze.transactions: week ")
+    ]
     assert [line.split()[2] for line in lines] == [week.isoformat() for week in purchases.weeks]
     assert f"(1/{len(purchases.weeks)})" in lines[0] and f"({len(purchases.weeks)}/{len(purchases.weeks)})" in lines[-1]
 
@@ -402,8 +460,12 @@ def test_the_freshness_checks_pass_when_the_week_that_ended_is_there(tmp_path, i
     last_week = monday_of(datetime.now(UTC).date()) - timedelta(days=7)
     first_week = last_week - timedelta(weeks=7)  # the small sample's eight weeks end with the week that ended
     generate_customers_landing(tmp_path / "landing", seed=5, scale="small", first_week=first_week)
-    settings = Settings(landing_dir=tmp_path / "landing", warehouse=tmp_path / "w.duckdb", first_week=first_week,
-                        reports_dir=tmp_path / "reports")
+    settings = Settings(
+        landing_dir=tmp_path / "landing",
+        warehouse=tmp_path / "w.duckdb",
+        first_week=first_week,
+        reports_dir=tmp_path / "reports",
+    )
     summary = run_everything(settings, instance=instance, domains=["purchases"], log=lambda *_: None)
     assert summary.success and summary.weeks[-1] == last_week
     for key in (BRONZE_TRANSACTIONS, CUSTOMER_PRODUCT_PURCHASES):

@@ -6,7 +6,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.transforms import (
     BronzeRead,
     Cleaned,
@@ -17,6 +16,7 @@ from custpipe_assets.conversions.transforms import (
     read_conversions,
     read_page_category_mapping,
 )
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 
 
 @dataclass(frozen=True)

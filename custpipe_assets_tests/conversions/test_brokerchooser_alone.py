@@ -1,16 +1,17 @@
 """The BrokerChooser exports landed alone (conversion and broker batches, page-category mapping): `custpipe run`
 runs the conversions domain only, exits 0, and the matches score against the planted truth as on the full sample."""
 
-from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.matching import match_quality
 from custpipe_assets.core.warehouse import Warehouse
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 
 
 def test_brokerchooser_exports_alone_run_the_conversions_domain(tmp_path, run_cli, landing_with):
     generated = tmp_path / "generated"
     generate_conversions_landing(generated, seed=9, weeks=3)
-    landing = landing_with(generated, "brokerchooser/conversions", "brokerchooser/broker_data",
-                           "brokerchooser/page_category_mapping.csv")
+    landing = landing_with(
+        generated, "brokerchooser/conversions", "brokerchooser/broker_data", "brokerchooser/page_category_mapping.csv"
+    )
 
     result = run_cli(landing)
 

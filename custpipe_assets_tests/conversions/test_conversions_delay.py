@@ -68,26 +68,34 @@ def test_a_delay_of_seconds_or_minutes_gets_two_humps_and_the_pair_score_follows
 
 def test_the_rule_weighs_in_by_its_own_chance_rate():
     # residency pairs meet few chance pairs, time_only ones many: the same delay is worth more under residency
-    pairs = pl.concat([
-        _pairs(_log_normal(60, 0.5, 200, seed=3), 0.002, seed=4, rule="residency_country"),
-        _pairs(_log_normal(60, 0.5, 200, seed=5), 0.05, seed=6, rule="time_only"),
-    ])
+    pairs = pl.concat(
+        [
+            _pairs(_log_normal(60, 0.5, 200, seed=3), 0.002, seed=4, rule="residency_country"),
+            _pairs(_log_normal(60, 0.5, 200, seed=5), 0.05, seed=6, rule="time_only"),
+        ]
+    )
     fit = fit_delay(pairs, WINDOW, conversions=500, registrations=450)
-    residency, time_only = fit.log_likelihood_ratio(np.array([60.0, 60.0]), np.array(["residency_country", "time_only"]))
+    residency, time_only = fit.log_likelihood_ratio(
+        np.array([60.0, 60.0]), np.array(["residency_country", "time_only"])
+    )
     assert residency > time_only
     assert fit.chance_rate["time_only"] == pytest.approx(0.05, rel=0.15)
 
 
 def test_tiny_or_empty_inputs_fall_back_to_a_flat_log_delay():
-    empty = fit_delay(pl.DataFrame({"delay_seconds": [], "rule": []}, schema={"delay_seconds": pl.Float64,
-                                                                              "rule": pl.String}),
-                      WINDOW, conversions=0, registrations=0)
+    empty = fit_delay(
+        pl.DataFrame({"delay_seconds": [], "rule": []}, schema={"delay_seconds": pl.Float64, "rule": pl.String}),
+        WINDOW,
+        conversions=0,
+        registrations=0,
+    )
     # nothing to learn from: flat in ln(1 + seconds) over the window, so its median is sqrt(1 + window) - 1
     assert empty.quantile_seconds(0.5) == pytest.approx(np.sqrt(1 + WINDOW) - 1, rel=0.02)
     assert np.isfinite(empty.log_likelihood_ratio(np.array([60.0]), np.array(["ip_country"]))).all()
     assert all(np.isfinite(value) for value in empty.summary().values())
-    one = fit_delay(pl.DataFrame({"delay_seconds": [180.0], "rule": ["ip_country"]}), WINDOW, conversions=1,
-                    registrations=1)
+    one = fit_delay(
+        pl.DataFrame({"delay_seconds": [180.0], "rule": ["ip_country"]}), WINDOW, conversions=1, registrations=1
+    )
     sooner, later = one.log_likelihood_ratio(np.array([180.0, 3 * 3600.0]), np.array(["ip_country"] * 2))
     assert sooner > 0 and sooner > later + 1  # with next to nothing learned, the shorter delay in a country wins
 
@@ -119,12 +127,19 @@ def test_delay_shift_is_zero_for_the_same_delay_and_about_the_log_ratio_for_a_sc
 
 
 def test_steadiness_judges_each_week_against_the_weeks_before_it():
-    minutes = [fit_delay(_pairs(_log_normal(300, 0.6, 250, seed=s), 0.002, seed=s), WINDOW, conversions=300,
-                         registrations=280) for s in range(4)]
-    seconds = fit_delay(_pairs(np.random.default_rng(9).integers(0, 6, 250).astype(float), 0.002, seed=9), WINDOW,
-                        conversions=300, registrations=280)
-    tiny = fit_delay(pl.DataFrame({"delay_seconds": [2.0, 3.0], "rule": ["ip_country"] * 2}), WINDOW,
-                     conversions=2, registrations=2)
+    minutes = [
+        fit_delay(_pairs(_log_normal(300, 0.6, 250, seed=s), 0.002, seed=s), WINDOW, conversions=300, registrations=280)
+        for s in range(4)
+    ]
+    seconds = fit_delay(
+        _pairs(np.random.default_rng(9).integers(0, 6, 250).astype(float), 0.002, seed=9),
+        WINDOW,
+        conversions=300,
+        registrations=280,
+    )
+    tiny = fit_delay(
+        pl.DataFrame({"delay_seconds": [2.0, 3.0], "rule": ["ip_country"] * 2}), WINDOW, conversions=2, registrations=2
+    )
     weeks = [date(2018, 9, 3) + timedelta(weeks=n) for n in range(6)]
     fits = dict(zip(weeks, [*minutes[:3], seconds, minutes[3], tiny], strict=True))
     table = steadiness(fits, weeks, history_weeks=2)

@@ -4,6 +4,7 @@ Every check here reads the written files with the standard csv module, not with 
 """
 
 import csv
+import itertools
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -130,7 +131,7 @@ def test_batches_overlap_in_time_and_span_the_weeks(conversions_sample):
         times = [time for time in times if time is not None]
         spans.append((min(times), max(times)))
     assert len(spans) >= 3
-    for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False):
+    for (_, earlier_end), (later_start, _) in itertools.pairwise(spans):
         assert later_start < earlier_end, "consecutive batch files overlap"
     assert spans[0][0] >= datetime(2018, 9, 3, tzinfo=UTC)
     assert spans[-1][1] < datetime(2018, 10, 29, tzinfo=UTC)
@@ -170,9 +171,9 @@ def test_planted_story_rates_noise_traps_and_week_boundaries(conversions_sample)
 
     for week in range(1, 9):
         boundary = datetime(2018, 9, 3, tzinfo=UTC) + timedelta(weeks=week)
-        assert any(
-            conversions[cid][0] < boundary <= registered_at for cid, registered_at in registered.items()
-        ), f"a registration crosses into the week of {boundary:%Y-%m-%d}"
+        assert any(conversions[cid][0] < boundary <= registered_at for cid, registered_at in registered.items()), (
+            f"a registration crosses into the week of {boundary:%Y-%m-%d}"
+        )
 
 
 def _planted_delays(landing: Path) -> list[float]:
@@ -213,7 +214,9 @@ def test_delay_regimes_plant_registrations_seconds_or_minutes_after_or_both(tmp_
 
 def test_the_default_sample_is_the_minutes_regime_at_1x_and_10x_is_ten_times_busier(tmp_path):
     default = generate_conversions_landing(tmp_path / "default", weeks=1)
-    minutes = generate_conversions_landing(tmp_path / "minutes", weeks=1, delay_regime="minutes", conversions_per_week=400)
+    minutes = generate_conversions_landing(
+        tmp_path / "minutes", weeks=1, delay_regime="minutes", conversions_per_week=400
+    )
     assert _files(tmp_path / "default") == _files(tmp_path / "minutes")
     busier = generate_conversions_landing(tmp_path / "busier", weeks=1, conversions_per_week=4000)
     assert (default.conversions, busier.conversions) == (400, 4000)

@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 from custpipe_assets.conversions.matching import (
     CANDIDATE_WINDOW,
     MATCH_SCHEMA,
@@ -30,6 +29,7 @@ from custpipe_assets.conversions.transforms import (
     read_conversions,
     read_page_category_mapping,
 )
+from custpipe_assets.sample.conversions import generate_conversions_landing, read_planted_truth
 
 T0 = datetime(2018, 9, 5, 12, 0, tzinfo=UTC)
 
@@ -106,13 +106,19 @@ def test_known_and_different_countries_never_match():
 def test_candidates_reach_six_hours_either_way_and_a_registration_before_its_conversion_never_matches():
     convs = conversions((1, 0, "US"))
     regs = registrations(
-        ("too_early", -6 * 60 - 1, None, "US"), ("early", -6 * 60 + 1, None, "US"), ("at_once", 0, None, "US"),
-        ("late", 6 * 60 - 1, None, "US"), ("too_late", 6 * 60 + 1, None, "US"), ("canada", 5, None, "CA"),
+        ("too_early", -6 * 60 - 1, None, "US"),
+        ("early", -6 * 60 + 1, None, "US"),
+        ("at_once", 0, None, "US"),
+        ("late", 6 * 60 - 1, None, "US"),
+        ("too_late", 6 * 60 + 1, None, "US"),
+        ("canada", 5, None, "CA"),
         ("proxy", 5, None, None),
     )
     pairs = candidate_pairs(convs, regs, CANDIDATE_WINDOW).sort("delay_seconds")
     assert pairs.select("registration_key", "delay_seconds", "rule").rows() == [
-        ("early", -6 * 3600 + 60, "ip_country"), ("at_once", 0, "ip_country"), ("proxy", 300, "time_only"),
+        ("early", -6 * 3600 + 60, "ip_country"),
+        ("at_once", 0, "ip_country"),
+        ("proxy", 300, "time_only"),
         ("late", 6 * 3600 - 60, "ip_country"),
     ]
     assert match_conversions(convs, registrations(("before", -1, None, "US"))).is_empty()
@@ -142,10 +148,12 @@ def _with_background(delays_seconds: list[float], probe: tuple[pl.DataFrame, pl.
     next of `delays_seconds`: a history from which the matcher learns the delay."""
     countries = ["DE", "FR", "GB", "IT", "ES"]
     background_convs = conversions(*[(1000 + i, -6000 + 120 * i, countries[i % 5]) for i in range(40)])
-    background_regs = registrations(*[
-        (f"bg{i}", -6000 + 120 * i + delays_seconds[i % len(delays_seconds)] / 60, None, countries[i % 5])
-        for i in range(40)
-    ])
+    background_regs = registrations(
+        *[
+            (f"bg{i}", -6000 + 120 * i + delays_seconds[i % len(delays_seconds)] / 60, None, countries[i % 5])
+            for i in range(40)
+        ]
+    )
     return pl.concat([probe[0], background_convs]), pl.concat([probe[1], background_regs])
 
 
@@ -191,8 +199,9 @@ def test_the_assignment_maximizes_the_summed_log_likelihood_ratio_where_best_pai
     # confidence is the max-marginal: 10 with the pair against 6 (A-X alone) without it, log odds 4
     assert matches.get_column("confidence").to_list() == pytest.approx([1 / (1 + np.exp(-4.0))] * 2)
     # a pair whose ln L is not positive is never taken, and one below the confidence threshold is dropped
-    assert assign(candidate_pairs(convs, regs, CANDIDATE_WINDOW), _TableScore({300: 0.0, 500: -1.0, 200: -2.0,
-                                                                             400: -1.0})).is_empty()
+    assert assign(
+        candidate_pairs(convs, regs, CANDIDATE_WINDOW), _TableScore({300: 0.0, 500: -1.0, 200: -2.0, 400: -1.0})
+    ).is_empty()
     assert _pairs(assign(candidate_pairs(convs, regs, CANDIDATE_WINDOW), score, min_confidence=0.99)) == []
 
 
@@ -223,15 +232,26 @@ def test_output_schema_and_confidence_bounds_also_when_empty():
 def test_a_sunday_night_conversion_keeps_its_monday_registration_and_the_next_week_does_not_claim_it():
     sunday_night = datetime(2018, 9, 9, 23, 55, tzinfo=UTC)
     convs = pl.DataFrame(
-        {"conversion_id": [1, 2], "created_at": [sunday_night, sunday_night + timedelta(minutes=20)],
-         "country_code": ["US", "US"]},
+        {
+            "conversion_id": [1, 2],
+            "created_at": [sunday_night, sunday_night + timedelta(minutes=20)],
+            "country_code": ["US", "US"],
+        },
         schema={"conversion_id": pl.Int64, "created_at": pl.Datetime("us", "UTC"), "country_code": pl.String},
     )
     regs = pl.DataFrame(
-        {"registration_key": ["monday"], "registered_at": [sunday_night + timedelta(minutes=12)],
-         "residency_code": [None], "ip_country_code": ["US"]},
-        schema={"registration_key": pl.String, "registered_at": pl.Datetime("us", "UTC"),
-                "residency_code": pl.String, "ip_country_code": pl.String},
+        {
+            "registration_key": ["monday"],
+            "registered_at": [sunday_night + timedelta(minutes=12)],
+            "residency_code": [None],
+            "ip_country_code": ["US"],
+        },
+        schema={
+            "registration_key": pl.String,
+            "registered_at": pl.Datetime("us", "UTC"),
+            "residency_code": pl.String,
+            "ip_country_code": pl.String,
+        },
     )
     assert _pairs(match_week(convs, regs, date(2018, 9, 3))) == [(1, "monday")]
     assert match_week(convs, regs, date(2018, 9, 10)).is_empty()
@@ -277,8 +297,13 @@ def test_weekly_partitions_with_one_delay_equal_one_matching_over_everything(con
 def regime_samples(tmp_path_factory, conversions_sample) -> dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
     """Silver conversions, registrations and the planted truth of the default sample (the minutes regime) and of
     the same sample in the seconds and mixed regimes, all at the sample's density (1x)."""
-    samples = {"minutes": (conversions_sample.conversions.rows, conversions_sample.registrations.rows,
-                           conversions_sample.truth)}
+    samples = {
+        "minutes": (
+            conversions_sample.conversions.rows,
+            conversions_sample.registrations.rows,
+            conversions_sample.truth,
+        )
+    }
     for regime in ("seconds", "mixed"):
         landing = tmp_path_factory.mktemp(f"conversions_{regime}")
         generate_conversions_landing(landing, delay_regime=regime)

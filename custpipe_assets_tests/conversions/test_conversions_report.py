@@ -26,24 +26,34 @@ def _hand_built(rates: dict[str, tuple[int, int, int, int | None]]) -> tuple[pl.
         for index in range(count):
             created_at = T0 + timedelta(minutes=10 * next_id)
             conversion_rows.append(
-                (next_id, created_at, "US" if category else None, index % 2 == 0,
-                 None if next_id % 3 == 0 else "button", category,
-                 "<script>alert(1)</script>" if category is None else f"{category}_page")
+                (
+                    next_id,
+                    created_at,
+                    "US" if category else None,
+                    index % 2 == 0,
+                    None if next_id % 3 == 0 else "button",
+                    category,
+                    "<script>alert(1)</script>" if category is None else f"{category}_page",
+                )
             )
             if index < matched:
                 key = f"broker_data/b.csv:{next_id}"
                 registered_at = created_at + timedelta(minutes=delay_minutes)
                 registration_rows.append((key, score))
-                match_rows.append(
-                    (next_id, key, created_at, registered_at, delay_minutes * 60, "ip_country", 0.9)
-                )
+                match_rows.append((next_id, key, created_at, registered_at, delay_minutes * 60, "ip_country", 0.9))
             next_id += 1
     registration_rows += [(f"broker_data/noise.csv:{n}", 5) for n in range(10)]
     conversions = pl.DataFrame(
         conversion_rows,
-        schema={"conversion_id": pl.Int64, "created_at": pl.Datetime("us", "UTC"), "country_code": pl.String,
-                "is_mobile": pl.Boolean, "ui_element": pl.String, "page_category": pl.String,
-                "measurement_category": pl.String},
+        schema={
+            "conversion_id": pl.Int64,
+            "created_at": pl.Datetime("us", "UTC"),
+            "country_code": pl.String,
+            "is_mobile": pl.Boolean,
+            "ui_element": pl.String,
+            "page_category": pl.String,
+            "measurement_category": pl.String,
+        },
         orient="row",
     )
     registrations = pl.DataFrame(

@@ -142,15 +142,53 @@ def test_conversions_are_typed_and_bad_rows_quarantined_with_reasons():
     )
     cleaned = clean_conversions(bronze, MAPPING)
     assert cleaned.rows.select(
-        "conversion_id", "created_at", "week_start", "country_name", "country_code", "is_mobile", "ui_element",
-        "measurement_category", "page_category", "line_number",
+        "conversion_id",
+        "created_at",
+        "week_start",
+        "country_name",
+        "country_code",
+        "is_mobile",
+        "ui_element",
+        "measurement_category",
+        "page_category",
+        "line_number",
     ).rows() == [
-        (10, datetime(2018, 9, 9, 23, 59, 59, tzinfo=UTC), date(2018, 9, 3), "United States", "US", True,
-         "top_cta", "review_page", "broker_review", 2),
-        (11, datetime(2018, 9, 10, tzinfo=UTC), date(2018, 9, 10), "Czech Republic", "CZ", None,
-         None, "'; DROP TABLE x;--", None, 3),
-        (15, datetime(2018, 9, 10, 0, 0, 1, tzinfo=UTC), date(2018, 9, 10), "Kosovo", None, False,
-         "top_cta", "review_page", "broker_review", 7),
+        (
+            10,
+            datetime(2018, 9, 9, 23, 59, 59, tzinfo=UTC),
+            date(2018, 9, 3),
+            "United States",
+            "US",
+            True,
+            "top_cta",
+            "review_page",
+            "broker_review",
+            2,
+        ),
+        (
+            11,
+            datetime(2018, 9, 10, tzinfo=UTC),
+            date(2018, 9, 10),
+            "Czech Republic",
+            "CZ",
+            None,
+            None,
+            "'; DROP TABLE x;--",
+            None,
+            3,
+        ),
+        (
+            15,
+            datetime(2018, 9, 10, 0, 0, 1, tzinfo=UTC),
+            date(2018, 9, 10),
+            "Kosovo",
+            None,
+            False,
+            "top_cta",
+            "review_page",
+            "broker_review",
+            7,
+        ),
     ]
     assert cleaned.quarantine.select("line_number", "reason").rows() == [
         (4, "invalid_id"),
@@ -214,15 +252,25 @@ def test_broker_rows_are_typed_exact_duplicates_removed_and_junk_scores_nulled_w
     )
     cleaned = clean_broker_registrations(bronze)
     assert cleaned.rows.select(
-        "registration_key", "registered_at", "week_start", "residency_code", "ip_country_code",
-        "important_score", "important_score_issue",
+        "registration_key",
+        "registered_at",
+        "week_start",
+        "residency_code",
+        "ip_country_code",
+        "important_score",
+        "important_score_issue",
     ).rows() == [
-        ("broker_data/a.csv:2", datetime.fromtimestamp(1536000000, tz=UTC), date(2018, 9, 3), None, "US",
-         None, "not an integer: '#REF!'"),
-        ("broker_data/a.csv:3", datetime.fromtimestamp(1536000060, tz=UTC), date(2018, 9, 3), "CZ", "VN",
-         None, None),
-        ("broker_data/a.csv:4", datetime.fromtimestamp(1536000060, tz=UTC), date(2018, 9, 3), "CZ", "VN",
-         7, None),
+        (
+            "broker_data/a.csv:2",
+            datetime.fromtimestamp(1536000000, tz=UTC),
+            date(2018, 9, 3),
+            None,
+            "US",
+            None,
+            "not an integer: '#REF!'",
+        ),
+        ("broker_data/a.csv:3", datetime.fromtimestamp(1536000060, tz=UTC), date(2018, 9, 3), "CZ", "VN", None, None),
+        ("broker_data/a.csv:4", datetime.fromtimestamp(1536000060, tz=UTC), date(2018, 9, 3), "CZ", "VN", 7, None),
     ]
     assert cleaned.rows.get_column("registered_at").dtype == pl.Datetime("us", "UTC")
     assert cleaned.quarantine.select("source_file", "line_number", "reason").rows() == [
@@ -233,8 +281,13 @@ def test_broker_rows_are_typed_exact_duplicates_removed_and_junk_scores_nulled_w
 
 
 def test_mapping_repeats_contradictions_and_blanks_are_quarantined():
-    pairs = [("broker_review", "review_page"), ("broker_review", "review_page"), ("education", "review_page"),
-             ("", "glossary"), ("education", "glossary")]
+    pairs = [
+        ("broker_review", "review_page"),
+        ("broker_review", "review_page"),
+        ("education", "review_page"),
+        ("", "glossary"),
+        ("education", "glossary"),
+    ]
     bronze = pl.DataFrame(
         [["m.csv", line, ";".join(pair), None, *pair] for line, pair in enumerate(pairs, start=2)],
         schema=bronze_schema(("page_category", "measurement_category")),
@@ -364,8 +417,11 @@ def test_a_line_without_a_readable_time_joins_the_week_of_its_nearest_dated_neig
         ("conversions/a.csv", 6, date(2018, 9, 10)),
         ("conversions/b.csv", 2, date(2018, 10, 1)),  # no dated line in the file: the week it landed
     ]
-    _write(tmp_path / "brokerchooser" / "broker_data", "x.csv",
-           BROKER_HEADER + "\n1536537600,,Germany,5,extra\n#VALUE!,,Germany,4\n")  # Mon 2018-09-10 00:00
+    _write(
+        tmp_path / "brokerchooser" / "broker_data",
+        "x.csv",
+        BROKER_HEADER + "\n1536537600,,Germany,5,extra\n#VALUE!,,Germany,4\n",
+    )  # Mon 2018-09-10 00:00
     registrations = read_broker_registrations(tmp_path)
     assert registrations.rows.get_column("week_start").to_list() == [date(2018, 9, 10)] * 2
     inventory = file_inventory(read_conversions(tmp_path))

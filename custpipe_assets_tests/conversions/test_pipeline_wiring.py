@@ -9,13 +9,13 @@ import polars as pl
 import pytest
 
 from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB
-from custpipe_assets.sample.conversions import read_planted_truth
 from custpipe_assets.conversions.matching import match_quality
 from custpipe_assets.core.partitions import week_range_tags
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.run import landed_weeks
+from custpipe_assets.sample.conversions import read_planted_truth
 
 
 def test_weekly_matches_meet_the_accuracy_targets(sample_run):
@@ -35,8 +35,13 @@ def test_gold_has_every_conversion_and_the_checks_pass(sample_run):
     matched = gold.filter(pl.col("registration_key").is_not_null())
     assert matched.height == warehouse.read("silver.conversion_matches").height
     assert matched["registration_registered_at"].null_count() == 0
-    for label in ("silver/conversions:reconciles", "silver/broker_registrations:reconciles", "silver/conversions:schema",
-                  "silver/conversion_matches:registration_used_once", "silver/conversion_matches:delay_steady"):
+    for label in (
+        "silver/conversions:reconciles",
+        "silver/broker_registrations:reconciles",
+        "silver/conversions:schema",
+        "silver/conversion_matches:registration_used_once",
+        "silver/conversion_matches:delay_steady",
+    ):
         assert label in sample_run.summary.checks_passed, label
     report_files = list((sample_run.settings.reports_dir / "conversions").glob("*.png"))
     assert report_files and any(path.name == "fitted_delay.png" for path in report_files)
@@ -58,7 +63,9 @@ def _land(root: Path, folder: str, name: str, lines: list[str]) -> None:
 
 def _run_weeks(settings: Settings, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
     job = build_definitions(settings).resolve_job_def(WEEKLY_CONVERSIONS_JOB)
-    return job.execute_in_process(instance=instance, tags=week_range_tags(date.fromisoformat(first), date.fromisoformat(last)))
+    return job.execute_in_process(
+        instance=instance, tags=week_range_tags(date.fromisoformat(first), date.fromisoformat(last))
+    )
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -67,21 +74,35 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_week_has_run(tmp_path):
     landing = tmp_path / "landing"
-    _land(landing, "conversions", "batch_1.csv", [
-        CONVERSIONS_HEADER,
-        "1;s1;France;0;top_cta;2018-09-05 10:00:00;review_page",
-        "2;s2;Germany;1;top_cta;2018-09-09 23:50:00;review_page",  # Sunday, 10 minutes before the week ends
-        "2;s2;Austria;1;top_cta;2018-09-09 23:50:00;review_page",  # the same id split into a second country row
-        "3;s3;Germany;1;side;bar;2018-09-11 09:00:00;review_page",  # one field too many
-    ])
-    _land(landing, "broker_data", "export_1.csv", [
-        BROKER_HEADER,
-        f"{int(datetime(2018, 9, 5, 10, 4, tzinfo=UTC).timestamp())},,France,3",
-        f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # Monday 00:05
-        f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # exact duplicate
-    ])
-    settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb", first_week=date(2018, 9, 3),
-                        reports_dir=tmp_path / "reports")
+    _land(
+        landing,
+        "conversions",
+        "batch_1.csv",
+        [
+            CONVERSIONS_HEADER,
+            "1;s1;France;0;top_cta;2018-09-05 10:00:00;review_page",
+            "2;s2;Germany;1;top_cta;2018-09-09 23:50:00;review_page",  # Sunday, 10 minutes before the week ends
+            "2;s2;Austria;1;top_cta;2018-09-09 23:50:00;review_page",  # the same id split into a second country row
+            "3;s3;Germany;1;side;bar;2018-09-11 09:00:00;review_page",  # one field too many
+        ],
+    )
+    _land(
+        landing,
+        "broker_data",
+        "export_1.csv",
+        [
+            BROKER_HEADER,
+            f"{int(datetime(2018, 9, 5, 10, 4, tzinfo=UTC).timestamp())},,France,3",
+            f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # Monday 00:05
+            f"{int(datetime(2018, 9, 10, 0, 5, tzinfo=UTC).timestamp())},Germany,Germany,#REF!",  # exact duplicate
+        ],
+    )
+    settings = Settings(
+        landing_dir=landing,
+        warehouse=tmp_path / "warehouse.duckdb",
+        first_week=date(2018, 9, 3),
+        reports_dir=tmp_path / "reports",
+    )
     warehouse = Warehouse(settings.warehouse)
     with dg.instance_for_test() as instance:
         # Monday 09-10: the week that ended runs; its Sunday conversion's registration is in a week not run yet
@@ -104,10 +125,16 @@ def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_wee
         data_checks = {name: passed for name, passed in checks.items() if not name.endswith(":freshness_check")}
         assert all(data_checks.values()), {name: passed for name, passed in data_checks.items() if not passed}
         assert "silver/conversion_matches:delay_steady" in data_checks
-        for name in ("silver/conversions:reconciles", "silver/broker_registrations:reconciles",
-                     "silver/page_category_mapping:reconciles", "silver/conversion_quarantine:schema",
-                     "bronze/conversions:schema", "bronze/broker_registrations:schema",
-                     "bronze/conversion_source_files:schema", "silver/page_category_mapping:schema"):
+        for name in (
+            "silver/conversions:reconciles",
+            "silver/broker_registrations:reconciles",
+            "silver/page_category_mapping:reconciles",
+            "silver/conversion_quarantine:schema",
+            "bronze/conversions:schema",
+            "bronze/broker_registrations:schema",
+            "bronze/conversion_source_files:schema",
+            "silver/page_category_mapping:schema",
+        ):
             assert name in checks
 
         quarantine = warehouse.read("silver.conversion_quarantine").sort("source", "line_number")
@@ -124,9 +151,15 @@ def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_wee
 
 def test_the_main_run_covers_every_week_any_landed_file_has_lines_in(tmp_path):
     landing = tmp_path / "landing"
-    _land(landing, "broker_data", "export_1.csv", [
-        BROKER_HEADER, f"{int(datetime(2018, 9, 24, 0, 30, tzinfo=UTC).timestamp())},,Germany,1",
-    ])
+    _land(
+        landing,
+        "broker_data",
+        "export_1.csv",
+        [
+            BROKER_HEADER,
+            f"{int(datetime(2018, 9, 24, 0, 30, tzinfo=UTC).timestamp())},,Germany,1",
+        ],
+    )
     settings = Settings(landing_dir=landing, warehouse=tmp_path / "w.duckdb", first_week=date(2018, 9, 3))
     assert landed_weeks(settings) == [date(2018, 9, 3), date(2018, 9, 10), date(2018, 9, 17), date(2018, 9, 24)]
 
@@ -135,14 +168,21 @@ def test_the_bronze_line_schema_refuses_a_line_twice_or_an_unknown_read_issue():
     from custpipe_assets.conversions.checks import BRONZE_LINES
     from custpipe_assets.core.checks import SchemaValidation
 
-    lines = pl.DataFrame({
-        "week_start": [date(2018, 9, 3)] * 3, "source_file": ["a.csv"] * 3, "line_number": [2, 2, 3],
-        "raw_line": ["x", "x", "y"], "read_issue": [None, None, "cosmic_rays"],
-    })
+    lines = pl.DataFrame(
+        {
+            "week_start": [date(2018, 9, 3)] * 3,
+            "source_file": ["a.csv"] * 3,
+            "line_number": [2, 2, 3],
+            "raw_line": ["x", "x", "y"],
+            "read_issue": [None, None, "cosmic_rays"],
+        }
+    )
     validation = SchemaValidation()
     validation.add(BRONZE_LINES, lines)
-    failed = {check for check in pl.concat(validation.failure_cases)["check"]}
-    assert any("unique" in check or "duplicate" in check for check in failed) and any("isin" in check for check in failed), failed
+    failed = set(pl.concat(validation.failure_cases)["check"])
+    assert any("unique" in check or "duplicate" in check for check in failed) and any(
+        "isin" in check for check in failed
+    ), failed
     clean = SchemaValidation()
     clean.add(BRONZE_LINES, lines.head(1))
     assert clean.failure_count == 0
@@ -158,7 +198,9 @@ def _delay_landing(root: Path) -> None:
             created = datetime(2018, 9, 3, 6, tzinfo=UTC) + timedelta(weeks=week, hours=2 * n)
             conversion_id = 1000 * (week + 1) + n
             country = countries[n % 5]
-            conversions.append(f"{conversion_id};s{conversion_id};{country};0;top_cta;{created:%Y-%m-%d %H:%M:%S};review_page")
+            conversions.append(
+                f"{conversion_id};s{conversion_id};{country};0;top_cta;{created:%Y-%m-%d %H:%M:%S};review_page"
+            )
             registered = created + timedelta(seconds=delays[n % 5] + n % 7)
             registrations.append(f"{int(registered.timestamp())},,{country},5")
     _land(root, "conversions", "batch_1.csv", conversions)
@@ -168,8 +210,12 @@ def _delay_landing(root: Path) -> None:
 def test_the_delay_check_warns_when_a_week_registers_after_seconds_instead_of_minutes(tmp_path):
     landing = tmp_path / "landing"
     _delay_landing(landing)
-    settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb", first_week=date(2018, 9, 3),
-                        reports_dir=tmp_path / "reports")
+    settings = Settings(
+        landing_dir=landing,
+        warehouse=tmp_path / "warehouse.duckdb",
+        first_week=date(2018, 9, 3),
+        reports_dir=tmp_path / "reports",
+    )
     with dg.instance_for_test() as instance:
         result = _run_weeks(settings, instance, "2018-09-03", "2018-09-10")
         assert result.success
@@ -184,13 +230,23 @@ def test_the_delay_check_warns_when_a_week_registers_after_seconds_instead_of_mi
         assert "2018-09-10" in metadata["sample_failing_rows"] and "```" in metadata["delay_plot"]
         # every week of the matches carries the delay it was matched by
         matches = Warehouse(settings.warehouse).read("silver.conversion_matches")
-        expected = {(1000 * (week + 1) + n, f"broker_data/export_1.csv:{60 * week + n + 2}") for week in (0, 1) for n in range(60)}
+        expected = {
+            (1000 * (week + 1) + n, f"broker_data/export_1.csv:{60 * week + n + 2}")
+            for week in (0, 1)
+            for n in range(60)
+        }
         assert set(matches.select("conversion_id", "registration_key").rows()) == expected
         for week, low, high in (("2018-09-03", 120, 600), ("2018-09-10", 0, 10)):
-            event = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(["silver", "conversion_matches"]), asset_partitions=[week]),
-                limit=1,
-            ).records[0].asset_materialization
+            event = (
+                instance.fetch_materializations(
+                    dg.AssetRecordsFilter(
+                        asset_key=dg.AssetKey(["silver", "conversion_matches"]), asset_partitions=[week]
+                    ),
+                    limit=1,
+                )
+                .records[0]
+                .asset_materialization
+            )
             assert low <= event.metadata["fitted_delay_median_seconds"].value <= high
             assert event.metadata["fitted_delay_plot"].value.startswith("![fitted delay](data:image/png;base64,")
             assert "| 50% |" in event.metadata["fitted_delay_quantiles"].value

@@ -24,13 +24,14 @@ def test_every_line_ending_reads_one_record_per_line(tmp_path, line_end):
     content = line_end.join([b"customer_id,loyalty_score", b"C1,7", b"C2,10", b""])
     read = _read(tmp_path, content)
     assert read.rows.select("line_number", "customer_id", "loyalty_score", "read_issue").rows() == [
-        (2, "C1", "7", None), (3, "C2", "10", None)
+        (2, "C1", "7", None),
+        (3, "C2", "10", None),
     ]
     assert read.file.row(0, named=True)["status"] == "ok"
 
 
 def test_bom_spaces_case_order_and_trailing_blank_lines(tmp_path):
-    content = b"\xef\xbb\xbf Loyalty_Score , CUSTOMER_ID \r\n 7 , C1 \r\n\"3\" ,C2\r\n\r\n\n\r\r\n"
+    content = b'\xef\xbb\xbf Loyalty_Score , CUSTOMER_ID \r\n 7 , C1 \r\n"3" ,C2\r\n\r\n\n\r\r\n'
     read = _read(tmp_path, content)
     assert read.rows.select("line_number", "customer_id", "loyalty_score").rows() == [(2, "C1", "7"), (3, "C2", "3")]
     assert read.file.row(0, named=True)["data_lines"] == 2
@@ -40,16 +41,33 @@ def test_quoted_separator_and_newline_stay_in_their_field_and_lines_count_physic
     content = b'customer_id,loyalty_score\r\n"C1, the first","multi\r\nline"\r\nC2,5\r\n'
     read = _read(tmp_path, content)
     assert read.rows.select("line_number", "customer_id", "loyalty_score").rows() == [
-        (2, "C1, the first", "multi\nline"), (4, "C2", "5")
+        (2, "C1, the first", "multi\nline"),
+        (4, "C2", "5"),
     ]
 
 
 def test_unreadable_records_are_kept_with_a_reason_and_never_swallow_their_neighbours(tmp_path):
-    lines = [b"customer_id,loyalty_score", b"C1,7", b'C2,"open', b"C3,8", b"\xff\xfe,1", b"", b"C4,1,extra", b"C5", b"C6,2"]
+    lines = [
+        b"customer_id,loyalty_score",
+        b"C1,7",
+        b'C2,"open',
+        b"C3,8",
+        b"\xff\xfe,1",
+        b"",
+        b"C4,1,extra",
+        b"C5",
+        b"C6,2",
+    ]
     read = _read(tmp_path, b"\n".join(lines) + b"\n")
     assert read.rows.select("line_number", "read_issue", "customer_id").rows() == [
-        (2, None, "C1"), (3, "unparseable", None), (4, None, "C3"), (5, "invalid_utf8", None),
-        (6, "blank_line", None), (7, "too_many_fields", None), (8, "too_few_fields", None), (9, None, "C6"),
+        (2, None, "C1"),
+        (3, "unparseable", None),
+        (4, None, "C3"),
+        (5, "invalid_utf8", None),
+        (6, "blank_line", None),
+        (7, "too_many_fields", None),
+        (8, "too_few_fields", None),
+        (9, None, "C6"),
     ]
     assert read.rows.filter(read_issue="unparseable")["raw_line"].to_list() == ['C2,"open']
 
@@ -72,7 +90,7 @@ def test_the_cheap_status_agrees_with_the_full_read(tmp_path):
         assert cheap.equals(full), content
 
 
-_FIELD = st.text(alphabet=st.sampled_from(list("ab ,;\"\n1")), max_size=6).map(str.strip)
+_FIELD = st.text(alphabet=st.sampled_from(list('ab ,;"\n1')), max_size=6).map(str.strip)
 
 
 @settings(max_examples=200, deadline=None)
@@ -221,5 +239,6 @@ def test_several_files_keep_each_its_own_name_and_line_numbers(tmp_path):
         ("revolve/b.csv", 4, None, "C3", "2"),
     ]
     assert read.file.select("source_file", "data_lines", "status").rows() == [
-        ("revolve/a.csv", 1, "ok"), ("revolve/b.csv", 3, "ok")
+        ("revolve/a.csv", 1, "ok"),
+        ("revolve/b.csv", 3, "ok"),
     ]

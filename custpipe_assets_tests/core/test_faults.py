@@ -2,7 +2,6 @@
 overlap in time on one warehouse file all succeed (DuckDB has one writer: the others wait for the lock)."""
 
 import signal
-import pytest
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import time
 from datetime import date, timedelta
 
 import polars as pl
+import pytest
 
 from custpipe_assets.core.warehouse import Warehouse
 
@@ -28,25 +28,29 @@ WRITER = textwrap.dedent(
 
     def frames():
         for week in weeks:
-            frame = pl.DataFrame({"version": ["new"] * %d, "n": range(%d)})
+            frame = pl.DataFrame({"version": ["new"] * ROWS, "n": range(ROWS)})
             print("writing", week, flush=True)  # the weeks before this one are committed
             yield week, frame
 
     Warehouse(sys.argv[1]).replace_weeks("silver.t", frames())
     print("done", flush=True)
-    """ % (ROWS, ROWS)
+    """.replace("ROWS", str(ROWS))
 )
 
 
 def _versions(warehouse: Warehouse) -> dict[date, tuple[str, int]]:
-    frame = warehouse.query("select week_start, min(version) as lo, max(version) as hi, count(*) as rows from silver.t group by 1")
+    frame = warehouse.query(
+        "select week_start, min(version) as lo, max(version) as hi, count(*) as rows from silver.t group by 1"
+    )
     assert (frame["lo"] == frame["hi"]).all(), "a week mixes old and new rows"
     return {row["week_start"]: (row["lo"], row["rows"]) for row in frame.iter_rows(named=True)}
 
 
 def test_a_writer_killed_mid_run_leaves_every_week_whole_and_a_rerun_repairs(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
-    warehouse.replace_weeks("silver.t", ((w, pl.DataFrame({"version": ["old"] * ROWS, "n": range(ROWS)})) for w in WEEKS))
+    warehouse.replace_weeks(
+        "silver.t", ((w, pl.DataFrame({"version": ["old"] * ROWS, "n": range(ROWS)})) for w in WEEKS)
+    )
     command = [sys.executable, "-c", WRITER, str(warehouse.path), ",".join(w.isoformat() for w in WEEKS)]
     writer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     while writer.stdout.readline().strip() != f"writing {WEEKS[2]}":
@@ -60,16 +64,20 @@ def test_a_writer_killed_mid_run_leaves_every_week_whole_and_a_rerun_repairs(tmp
     assert [after_kill[week][0] for week in WEEKS[:2]] == ["new", "new"]  # committed before the kill
     assert [after_kill[week][0] for week in WEEKS[3:]] == ["old", "old", "old"]  # never reached
     subprocess.run(command, check=True, capture_output=True)
-    assert _versions(warehouse) == {week: ("new", ROWS) for week in WEEKS}
+    assert _versions(warehouse) == dict.fromkeys(WEEKS, ("new", ROWS))
 
 
 def test_overlapping_writers_on_one_warehouse_all_wait_their_turn(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(warehouse.path), ",".join(w.isoformat() for w in weeks)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(warehouse.path), ",".join(w.isoformat() for w in weeks)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for weeks in (WEEKS[:3], WEEKS[3:], WEEKS[1:4])
     ]
     results = [writer.communicate(timeout=300) for writer in writers]
     assert [writer.returncode for writer in writers] == [0, 0, 0], [err[-500:] for _, err in results]
-    assert _versions(warehouse) == {week: ("new", ROWS) for week in WEEKS}
+    assert _versions(warehouse) == dict.fromkeys(WEEKS, ("new", ROWS))

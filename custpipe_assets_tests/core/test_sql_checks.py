@@ -59,14 +59,16 @@ def connection():
 
 def test_sql_counts_what_pandera_counts_per_check(connection):
     cases = validate_in_sql(connection, "silver.t", SCHEMA, [W1, W2])
-    found = {(column, check): failures for column, check, failures in cases.select("column", "check", "failures").iter_rows()}
+    found = {
+        (column, check): failures for column, check, failures in cases.select("column", "check", "failures").iter_rows()
+    }
     assert found == {
         ("customer_id", r"str_matches('C\d+')"): 1,  # x3
-        ("customer_id", "not_nullable"): 1,        # week 2's null id
-        ("score", "in_range(1, 10)"): 2,            # 11, 0 (the null is allowed)
-        ("price", "greater_than(0)"): 2,            # -2, 0
-        ("reason", "isin(['a', 'b'])"): 2,          # c, z
-        ("customer_id", "unique"): 2,              # C1 twice in week 1 (week 2's C1 is another week)
+        ("customer_id", "not_nullable"): 1,  # week 2's null id
+        ("score", "in_range(1, 10)"): 2,  # 11, 0 (the null is allowed)
+        ("price", "greater_than(0)"): 2,  # -2, 0
+        ("reason", "isin(['a', 'b'])"): 2,  # c, z
+        ("customer_id", "unique"): 2,  # C1 twice in week 1 (week 2's C1 is another week)
     }
     assert found == _pandera_counts(ROWS), "the same failures as Pandera on Polars"
     assert cases["rows_checked"][0] == 6
@@ -75,23 +77,32 @@ def test_sql_counts_what_pandera_counts_per_check(connection):
 def test_one_week_only_and_the_failing_rows_sample(connection):
     cases = validate_in_sql(connection, "silver.t", SCHEMA, [W2])
     assert dict(cases.select("check", "failures").iter_rows()) == {
-        "not_nullable": 1, "in_range(1, 10)": 1, "greater_than(0)": 1, "isin(['a', 'b'])": 1,
+        "not_nullable": 1,
+        "in_range(1, 10)": 1,
+        "greater_than(0)": 1,
+        "isin(['a', 'b'])": 1,
     }
     where = cases.filter(pl.col("column") == "reason")["where"][0]
     assert failing_rows(connection, "silver.t", where, [W2])["reason"].to_list() == ["z"]
 
 
 def test_missing_extra_and_mistyped_columns_are_reported_first(connection):
-    connection.execute("create table silver.u as select week_start, customer_id, cast(score as varchar) as score, "
-                       "price, 1 as extra from silver.t")
+    connection.execute(
+        "create table silver.u as select week_start, customer_id, cast(score as varchar) as score, "
+        "price, 1 as extra from silver.t"
+    )
     cases = validate_in_sql(connection, "silver.u", SCHEMA, None)
     assert sorted(cases.select("column", "check").rows()) == [
-        ("extra", "column_in_schema"), ("reason", "column_in_dataframe"), ("score", "dtype('Int64')"),
+        ("extra", "column_in_schema"),
+        ("reason", "column_in_dataframe"),
+        ("score", "dtype('Int64')"),
     ]
 
 
 def test_a_custom_check_is_left_to_pandera():
-    custom = pa.DataFrameSchema({"a": pa.Column(pl.Int64, pa.Check(lambda data: data.lazyframe.select(pl.col("a") > 0)))})
+    custom = pa.DataFrameSchema(
+        {"a": pa.Column(pl.Int64, pa.Check(lambda data: data.lazyframe.select(pl.col("a") > 0)))}
+    )
     with duckdb.connect() as connection:
         connection.execute("create table t as select 1 as a")
         assert validate_in_sql(connection, "t", custom, None) is None

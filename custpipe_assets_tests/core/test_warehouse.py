@@ -75,19 +75,28 @@ def test_weekly_batches_replace_each_week_and_rerun_is_idempotent(tmp_path):
     asset = _weekly_asset(partitions_def, rows)
     for _ in range(2):  # the second run must replace, not append
         result = dg.materialize(
-            [asset], resources=resources,
-            tags={"dagster/asset_partition_range_start": "2018-09-03", "dagster/asset_partition_range_end": "2018-09-10"},
+            [asset],
+            resources=resources,
+            tags={
+                "dagster/asset_partition_range_start": "2018-09-03",
+                "dagster/asset_partition_range_end": "2018-09-10",
+            },
         )
         assert result.success
     table = warehouse.read("silver.weekly").sort("week_start", "value")
     assert table.columns == ["week_start", "value"]
     assert table.to_dicts() == [
-        {"week_start": date(2018, 9, 3), "value": 3}, {"week_start": date(2018, 9, 3), "value": 103},
-        {"week_start": date(2018, 9, 10), "value": 10}, {"week_start": date(2018, 9, 10), "value": 110},
+        {"week_start": date(2018, 9, 3), "value": 3},
+        {"week_start": date(2018, 9, 3), "value": 103},
+        {"week_start": date(2018, 9, 10), "value": 10},
+        {"week_start": date(2018, 9, 10), "value": 110},
     ]
     # re-running one week with new content changes that week only
-    dg.materialize([_weekly_asset(partitions_def, lambda week: pl.DataFrame({"value": [0]}))], resources=resources,
-                   partition_key="2018-09-10")
+    dg.materialize(
+        [_weekly_asset(partitions_def, lambda week: pl.DataFrame({"value": [0]}))],
+        resources=resources,
+        partition_key="2018-09-10",
+    )
     assert warehouse.read("silver.weekly").sort("week_start", "value")["value"].to_list() == [3, 103, 0]
 
 
@@ -103,7 +112,9 @@ def test_a_failed_week_write_leaves_the_previous_rows(tmp_path):
 def test_rows_of_another_week_are_refused(tmp_path):
     warehouse = Warehouse(tmp_path / "w.duckdb")
     with pytest.raises(ValueError, match="other than 2018-09-03"):
-        warehouse.replace_week("silver.weekly", date(2018, 9, 3), pl.DataFrame({"week_start": [date(2018, 9, 10)], "value": [1]}))
+        warehouse.replace_week(
+            "silver.weekly", date(2018, 9, 3), pl.DataFrame({"week_start": [date(2018, 9, 10)], "value": [1]})
+        )
 
 
 def test_columns_are_inserted_by_name_not_position(tmp_path):

@@ -21,10 +21,17 @@ def test_amaro_exports_alone_run_the_product_views_domain(tmp_path, run_cli, lan
         assert f"{other}: nothing landed in" in result.output
     assert "product_views: run" in result.output
     gold = Warehouse(result.settings.warehouse).read("gold.ctr_per_minute")
-    actual = Counter({(m, p, c): (v, n) for m, p, c, v, n in gold.select(
-        "minute_local", "platform", "product", "views", "purchases").rows()})
-    expected = {key: (views, len(orders)) for key, (views, orders) in reference_counts_of(landing / "amaro").items()
-                if views or orders}
+    actual = Counter(
+        {
+            (m, p, c): (v, n)
+            for m, p, c, v, n in gold.select("minute_local", "platform", "product", "views", "purchases").rows()
+        }
+    )
+    expected = {
+        key: (views, len(orders))
+        for key, (views, orders) in reference_counts_of(landing / "amaro").items()
+        if views or orders
+    }
     # orders after the last week with views are outside the materialized weeks (their UTC week never ran)
     last_week_end = max(gold["week_start"]) + timedelta(days=7)
     expected = {key: value for key, value in expected.items() if (key[0] + timedelta(hours=3)).date() < last_week_end}

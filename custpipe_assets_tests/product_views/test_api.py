@@ -270,9 +270,7 @@ sys.stdin.readline()
 """
 
 
-def test_api_answers_while_another_process_holds_the_warehouse_lock_and_republishes(
-    tmp_path: Path, start_api
-) -> None:
+def test_api_answers_while_another_process_holds_the_warehouse_lock_and_republishes(tmp_path: Path, start_api) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     serving_path = tmp_path / "serving" / "ctr.parquet"
     publish_serving_snapshot(_gold((datetime(2018, 9, 3, 10), "iOS", "20005748_001", 100, 0)), serving_path)

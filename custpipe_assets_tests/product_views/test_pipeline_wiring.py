@@ -11,21 +11,28 @@ from custpipe_assets.core.warehouse import Warehouse
 
 
 def _as_counts(frame: pl.DataFrame) -> Counter:
-    return Counter({(m, p, c): (v, n) for m, p, c, v, n in frame.select("minute_local", "platform", "product", "views", "purchases").rows()})
+    return Counter(
+        {
+            (m, p, c): (v, n)
+            for m, p, c, v, n in frame.select("minute_local", "platform", "product", "views", "purchases").rows()
+        }
+    )
 
 
 def test_gold_ctr_per_minute_matches_the_raw_files(sample_run, reference_counts_of):
     settings = sample_run.settings
     assert sample_run.summary.success
     gold = Warehouse(settings.warehouse).read("gold.ctr_per_minute")
-    expected = {key: (views, len(orders)) for key, (views, orders) in reference_counts_of(settings.landing_dir / "amaro").items()
-                if views or orders}
+    expected = {
+        key: (views, len(orders))
+        for key, (views, orders) in reference_counts_of(settings.landing_dir / "amaro").items()
+        if views or orders
+    }
     actual = _as_counts(gold)
     # the warehouse holds only the materialized weeks (UTC); compare on the minutes they cover
     first = min(sample_run.summary.weeks_of("product_views"))
     last = max(sample_run.summary.weeks_of("product_views")) + timedelta(days=7)
-    in_range = {key: value for key, value in expected.items()
-                if first <= (key[0] + timedelta(hours=3)).date() < last}
+    in_range = {key: value for key, value in expected.items() if first <= (key[0] + timedelta(hours=3)).date() < last}
     assert dict(actual) == in_range
     assert gold["week_start"].n_unique() >= 2
 
@@ -48,8 +55,12 @@ def test_the_planted_dirt_is_quarantined_under_reason_codes_in_the_core_contract
     warehouse = Warehouse(sample_run.settings.warehouse)
     contract = ["source_file", "line_number", "position", "reason", "detail", "raw"]
     tables = {}
-    for table, weekly in [("bronze.order_rejects", False), ("bronze.product_view_rejects", True),
-                          ("silver.purchase_quarantine", False), ("silver.product_view_quarantine", True)]:
+    for table, weekly in [
+        ("bronze.order_rejects", False),
+        ("bronze.product_view_rejects", True),
+        ("silver.purchase_quarantine", False),
+        ("silver.product_view_quarantine", True),
+    ]:
         tables[table] = warehouse.read(table)
         assert tables[table].columns == (["week_start"] if weekly else []) + contract, table
         assert f"{table.replace('.', '/')}:schema" in sample_run.summary.checks_passed
@@ -63,12 +74,18 @@ def test_the_planted_dirt_is_quarantined_under_reason_codes_in_the_core_contract
     truncated = tables["bronze.product_view_rejects"].filter(reason="unreadable_json").row(0, named=True)
     assert truncated["source_file"].startswith("amaro/product_views/MobileWeb/")
     assert truncated["line_number"] is None and truncated["position"] is None, "a whole file"
-    assert tables["bronze.product_view_rejects"].filter(reason="invalid_timestamp")["position"].str.contains(
-        r"^batch \d+ event \d+$").all()
+    assert (
+        tables["bronze.product_view_rejects"]
+        .filter(reason="invalid_timestamp")["position"]
+        .str.contains(r"^batch \d+ event \d+$")
+        .all()
+    )
     purchases = codes("silver.purchase_quarantine")
     assert {"unknown_order_status", "duplicate_order_id", "orphan_item"} <= purchases
     assert purchases - {"unknown_order_status", "duplicate_order_id", "orphan_item"} <= {
-        "item_without_code_color", "invalid_code_color"}, "the two malformed code_colors ('', N/A or 20005748-001)"
+        "item_without_code_color",
+        "invalid_code_color",
+    }, "the two malformed code_colors ('', N/A or 20005748-001)"
     assert tables["silver.purchase_quarantine"]["line_number"].null_count() == 0, "every row names its CSV line"
     assert codes("silver.product_view_quarantine") == {"duplicate_event", "view_without_code_color"}
 
@@ -84,6 +101,7 @@ def test_each_week_of_view_rejects_reports_its_rows_per_reason_code(sample_run):
             for name, value in materialization.metadata.items():
                 if name.startswith("quarantined_"):
                     reported[(materialization.partition, name.removeprefix("quarantined_"))] = value.value
-        expected = {(str(week), reason): count
-                    for week, reason, count in table.group_by("week_start", "reason").len().rows()}
+        expected = {
+            (str(week), reason): count for week, reason, count in table.group_by("week_start", "reason").len().rows()
+        }
         assert reported == expected, key

@@ -48,8 +48,10 @@ def _utc(text: str, microsecond: int = 0) -> datetime:
 
 
 def _event(event_type: str, ms, event_id: int, session_id: int, **data) -> dict:
-    return {"data": {**data, "timestamp_unixtime_ms": ms, "event_id": event_id, "session_id": session_id},
-            "event_type": event_type}
+    return {
+        "data": {**data, "timestamp_unixtime_ms": ms, "event_id": event_id, "session_id": session_id},
+        "event_type": event_type,
+    }
 
 
 def _custom(name: str, kind: str, attributes: dict, ms, event_id: int = COLLIDED_ID, session_id: int = SESSION_1):
@@ -64,8 +66,15 @@ def _view(product: str, ms, event_id: int = COLLIDED_ID, session_id: int = SESSI
 def _batch(events: list[dict], mpid: int, batch_id: int, message_id: str) -> dict:
     times = [event["data"]["timestamp_unixtime_ms"] for event in events]
     last = max((time for time in times if isinstance(time, (int, float))), default=0)
-    return {"events": events, "mpid": mpid, "timestamp_unixtime_ms": last + 1234, "batch_id": batch_id,
-            "message_id": message_id, "message_type": "events", "schema_version": 1}
+    return {
+        "events": events,
+        "mpid": mpid,
+        "timestamp_unixtime_ms": last + 1234,
+        "batch_id": batch_id,
+        "message_id": message_id,
+        "message_type": "events",
+        "schema_version": 1,
+    }
 
 
 def _export(path: Path, batches: list[dict]) -> Path:
@@ -98,7 +107,9 @@ MIDNIGHT_BATCHES = [
             _view(P2, _ms("2018-09-10 00:00:00") - 0.5),  # Sunday 23:59:59.9995, the last instant of the week
             _view(P3, _ms("2018-09-10 00:00:00")),  # Monday 00:00:00 exactly: the next week
         ],
-        MPID_1, 101, "5f0c1a2e-8f3b-4c3a-9e57-0d7a61c8b001",
+        MPID_1,
+        101,
+        "5f0c1a2e-8f3b-4c3a-9e57-0d7a61c8b001",
     ),
     _batch(
         [
@@ -107,7 +118,9 @@ MIDNIGHT_BATCHES = [
             _view(P2, "2018-09-10T00:03:00Z"),  # not milliseconds: quarantined in the file's home week
             _event("session_end", _ms("2018-09-10 00:05:00"), 12, SESSION_1),  # Monday
         ],
-        MPID_1, 102, "5f0c1a2e-8f3b-4c3a-9e57-0d7a61c8b002",
+        MPID_1,
+        102,
+        "5f0c1a2e-8f3b-4c3a-9e57-0d7a61c8b002",
     ),
 ]
 
@@ -124,13 +137,18 @@ def test_a_file_crossing_sunday_midnight_feeds_both_weeks_by_its_events_own_time
 
     scan = t.scan_view_file(path, views)
     assert (scan.source_file, scan.platform_folder, scan.status, scan.records) == (
-        "amaro/product_views/iOS/productEvent_20180909.json", "iOS", "ok", 8
+        "amaro/product_views/iOS/productEvent_20180909.json",
+        "iOS",
+        "ok",
+        8,
     )
     assert scan.event_weeks == (SUNDAY_WEEK, MONDAY_WEEK)
     assert scan.home_week == SUNDAY_WEEK, "the earliest event's week"
     assert scan.weeks == (SUNDAY_WEEK, MONDAY_WEEK)
     assert t.view_files_by_week(views, [EARLIER_WEEK, SUNDAY_WEEK, MONDAY_WEEK]) == {
-        EARLIER_WEEK: [], SUNDAY_WEEK: [path], MONDAY_WEEK: [path]
+        EARLIER_WEEK: [],
+        SUNDAY_WEEK: [path],
+        MONDAY_WEEK: [path],
     }
 
     sunday = t.parse_product_view_files([path], views, week=SUNDAY_WEEK)
@@ -139,8 +157,15 @@ def test_a_file_crossing_sunday_midnight_feeds_both_weeks_by_its_events_own_time
     assert monday.rows.select("batch_index", "event_index").rows() == [(0, 3), (1, 0), (1, 1), (1, 3)]
     assert set(sunday.rows["week_start"]) == {SUNDAY_WEEK} and set(monday.rows["week_start"]) == {MONDAY_WEEK}
     assert sunday.quarantine.rows() == [
-        (SUNDAY_WEEK, "amaro/product_views/iOS/productEvent_20180909.json", None, "batch 1 event 2",
-         "invalid_timestamp", NOT_A_TIME.format("2018-09-10T00:03:00Z"), sunday.quarantine["raw"].item()),
+        (
+            SUNDAY_WEEK,
+            "amaro/product_views/iOS/productEvent_20180909.json",
+            None,
+            "batch 1 event 2",
+            "invalid_timestamp",
+            NOT_A_TIME.format("2018-09-10T00:03:00Z"),
+            sunday.quarantine["raw"].item(),
+        ),
     ]
     raw = json.loads(sunday.quarantine["raw"].item())
     assert (raw["mpid"], raw["timestamp_text"], raw["code_color"]) == (str(MPID_1), "2018-09-10T00:03:00Z", P2)
@@ -164,13 +189,19 @@ def _odd_names_landing(root: Path) -> dict[str, Path]:
     """Files a real landing folder ends up holding besides `productEvent_YYYYMMDD.json`."""
     views = _views_dir(root)
     monday_batch = _batch(
-        [_view(P3, _ms("2018-09-10 00:10:00") + 0.0625, session_id=SESSION_2),
-         _event("screen_view", _ms("2018-09-10 00:11:00"), 21, SESSION_2, screen_name="Home")],
-        MPID_2, 201, "0b7e4c55-3d1f-4b8e-a7a2-6c1f2d9e0201",
+        [
+            _view(P3, _ms("2018-09-10 00:10:00") + 0.0625, session_id=SESSION_2),
+            _event("screen_view", _ms("2018-09-10 00:11:00"), 21, SESSION_2, screen_name="Home"),
+        ],
+        MPID_2,
+        201,
+        "0b7e4c55-3d1f-4b8e-a7a2-6c1f2d9e0201",
     )
     sunday_batch = _batch(
         [_view(P1, _ms("2018-09-09 12:00:00") + 0.5), _view(P2, _ms("2018-09-09 12:01:00"))],
-        MPID_1, 202, "0b7e4c55-3d1f-4b8e-a7a2-6c1f2d9e0202",
+        MPID_1,
+        202,
+        "0b7e4c55-3d1f-4b8e-a7a2-6c1f2d9e0202",
     )
     text = "[\n" + json.dumps(sunday_batch) + "\n]\n"
     return {
@@ -179,8 +210,9 @@ def _odd_names_landing(root: Path) -> dict[str, Path]:
         "renamed": _export(views / "iOS" / "export (1).json", [monday_batch]),
         "notes": _landed(views / "iOS" / "notes.txt", b"re-export requested for 2018-09-09\n", "2018-09-12 12:00:00"),
         "finder": _landed(views / "iOS" / ".DS_Store", b"\x00\x00\x00\x01Bud1", "2018-09-12 12:00:00"),
-        "gzipped": _landed(views / "Android" / "productEvent_20180910.json.gz", gzip.compress(text.encode()),
-                           "2018-09-03 08:00:00"),
+        "gzipped": _landed(
+            views / "Android" / "productEvent_20180910.json.gz", gzip.compress(text.encode()), "2018-09-03 08:00:00"
+        ),
         "no_platform": _landed(views / "productEvent_20180909.json", text.encode(), "2018-09-12 12:00:00"),
     }
 
@@ -211,10 +243,22 @@ def test_no_file_is_ignored_whatever_its_name_or_place(tmp_path: Path) -> None:
         "week_start", "source_file", "line_number", "position", "reason", "detail"
     ).rows()
     assert sorted(quarantined) == [
-        (SUNDAY_WEEK, names["no_platform"], None, None, "outside_platform_folder",
-         "not inside a platform folder (product_views/<platform>/*.json)"),
-        (MONDAY_WEEK, names["gzipped"], None, None, "not_json",
-         "name does not end in .json: productEvent_20180910.json.gz"),
+        (
+            SUNDAY_WEEK,
+            names["no_platform"],
+            None,
+            None,
+            "outside_platform_folder",
+            "not inside a platform folder (product_views/<platform>/*.json)",
+        ),
+        (
+            MONDAY_WEEK,
+            names["gzipped"],
+            None,
+            None,
+            "not_json",
+            "name does not end in .json: productEvent_20180910.json.gz",
+        ),
         (MONDAY_WEEK, names["finder"], None, None, "not_json", "name does not end in .json: .DS_Store"),
         (MONDAY_WEEK, names["notes"], None, None, "not_json", "name does not end in .json: notes.txt"),
     ]
@@ -235,7 +279,8 @@ def test_the_files_readable_warning_names_every_file_that_was_not_read(tmp_path:
     warehouse = tmp_path / "warehouse.duckdb"
     Warehouse(warehouse).replace_table("bronze.product_view_files", t.view_file_inventory(_views_dir(tmp_path)))
     (files_readable,) = [
-        check for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
+        check
+        for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
         if any(key.asset_key == assets.BRONZE_VIEW_FILES and key.name == "files_readable" for key in check.check_keys)
     ]
     result = files_readable(warehouse=WarehouseResource(path=str(warehouse)))
@@ -264,8 +309,11 @@ def test_the_order_files_readable_warning_names_files_not_their_lines(tmp_path: 
     warehouse = tmp_path / "warehouse.duckdb"
     Warehouse(warehouse).replace_table("bronze.order_rejects", rejects)
     (files_readable,) = [
-        check for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
-        if any(key.asset_key == assets.BRONZE_ORDER_REJECTS and key.name == "files_readable" for key in check.check_keys)
+        check
+        for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
+        if any(
+            key.asset_key == assets.BRONZE_ORDER_REJECTS and key.name == "files_readable" for key in check.check_keys
+        )
     ]
     result = files_readable(warehouse=WarehouseResource(path=str(warehouse)))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
@@ -275,7 +323,8 @@ def test_the_order_files_readable_warning_names_files_not_their_lines(tmp_path: 
 
     def schema_result():
         (schema,) = [
-            check for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
+            check
+            for check in checks.build_checks(weekly_partitions(SUNDAY_WEEK))
             if any(key.asset_key == assets.BRONZE_ORDER_REJECTS and key.name == "schema" for key in check.check_keys)
         ]
         return schema(dg.build_asset_check_context(), warehouse=WarehouseResource(path=str(warehouse)))
@@ -296,20 +345,26 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
             _view(P2, ten + 60000.5),  # B: same id, other product and time
             _view(P1, ten + 0.0625, session_id=SESSION_2),  # C: same id, product and time, other session
         ],
-        MPID_1, 301, "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b301",
+        MPID_1,
+        301,
+        "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b301",
     )
     second = _batch(
         [
             _view(P3, ten + 120000, session_id=SESSION_3),  # D: same id, another user
             _event("screen_view", ten + 121000, COLLIDED_ID, SESSION_3, screen_name="Cart"),  # not a view
         ],
-        MPID_2, 302, "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b302",
+        MPID_2,
+        302,
+        "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b302",
     )
     real = views / "iOS" / "productEvent_20180909.json"
     _export(real, [first, second, second])  # the exporter retried: the last batch landed twice
     # B again, delivered in another batch of a re-downloaded file (other batch and message ids, same event)
-    again = _export(views / "iOS" / "export (1).json",
-                    [_batch([first["events"][1]], MPID_1, 399, "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b399")])
+    again = _export(
+        views / "iOS" / "export (1).json",
+        [_batch([first["events"][1]], MPID_1, 399, "9d1e4f0a-1111-4c3a-9e57-0d7a61c8b399")],
+    )
 
     bronze = t.parse_product_view_files(t.list_product_view_files(views), views)
     assert bronze.quarantine.is_empty() and bronze.rows.height == 8
@@ -325,11 +380,25 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
         (real_name, 1, 0, P3, str(SESSION_3), str(MPID_2)),  # D
     ]
     assert silver.views["event_id"].to_list() == ["9223372036854776000"] * 4
-    assert silver.quarantine.select("week_start", "source_file", "line_number", "position", "reason", "detail").rows() == [
-        (SUNDAY_WEEK, real_name, None, "batch 0 event 1", "duplicate_event",
-         f"the same event first seen in {again_name} batch 0 event 0"),
-        (SUNDAY_WEEK, real_name, None, "batch 2 event 0", "duplicate_event",
-         f"the same event first seen in {real_name} batch 1 event 0"),
+    assert silver.quarantine.select(
+        "week_start", "source_file", "line_number", "position", "reason", "detail"
+    ).rows() == [
+        (
+            SUNDAY_WEEK,
+            real_name,
+            None,
+            "batch 0 event 1",
+            "duplicate_event",
+            f"the same event first seen in {again_name} batch 0 event 0",
+        ),
+        (
+            SUNDAY_WEEK,
+            real_name,
+            None,
+            "batch 2 event 0",
+            "duplicate_event",
+            f"the same event first seen in {real_name} batch 1 event 0",
+        ),
     ]
     assert silver.ignored_event_counts.rows() == [("iOS", "screen_view", None, 2)], "ignored events are counted"
     assert silver.views.height + silver.quarantine.height + 2 == bronze.rows.height
@@ -344,7 +413,8 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
         (SUNDAY_WEEK, "iOS", "9223372036854776000", 4, 3)
     ]
     assert (collisions["first_time"].item(), collisions["last_time"].item()) == (
-        _utc("2018-09-09 10:00:00", 62), _utc("2018-09-09 10:02:00")
+        _utc("2018-09-09 10:00:00", 62),
+        _utc("2018-09-09 10:02:00"),
     )
 
 
@@ -363,11 +433,20 @@ def test_the_arrival_sensor_runs_the_weeks_the_events_fall_in(tmp_path: Path) ->
     views = _views_dir(tmp_path)
     crossing = _midnight_file(tmp_path)
     # named after Sunday (the name is a hint at most) but every event is Monday's
-    late = _export(views / "Android" / "productEvent_20180909.json", [_batch(
-        [_view(P1, _ms("2018-09-10 00:10:00") + 0.5, session_id=SESSION_3),
-         _view(P2, _ms("2018-09-10 00:20:00"), session_id=SESSION_3)],
-        MPID_2, 401, "7a3c9e10-2222-4c3a-9e57-0d7a61c8b401",
-    )])
+    late = _export(
+        views / "Android" / "productEvent_20180909.json",
+        [
+            _batch(
+                [
+                    _view(P1, _ms("2018-09-10 00:10:00") + 0.5, session_id=SESSION_3),
+                    _view(P2, _ms("2018-09-10 00:20:00"), session_id=SESSION_3),
+                ],
+                MPID_2,
+                401,
+                "7a3c9e10-2222-4c3a-9e57-0d7a61c8b401",
+            )
+        ],
+    )
     empty = _landed(views / "MobileWeb" / "productEvent_20180909.json", b"", "2018-09-12 12:00:00")
     notes = _landed(views / "iOS" / "notes.txt", b"see ticket 42\n", "2018-09-12 12:00:00")
     elsewhere = _export(tmp_path / "amaro" / "exports" / "productEvent_20180909.json", MIDNIGHT_BATCHES)
@@ -396,8 +475,15 @@ def test_the_generator_writes_the_real_shape_these_tests_build(generated) -> Non
     text = real[0].read_text(encoding="utf-8")
     assert text.startswith("[\n{") and text.endswith("}\n]\n")
     batch = json.loads(text)[0]
-    assert set(batch) == {"events", "mpid", "timestamp_unixtime_ms", "batch_id", "message_id", "message_type",
-                          "schema_version"}
+    assert set(batch) == {
+        "events",
+        "mpid",
+        "timestamp_unixtime_ms",
+        "batch_id",
+        "message_id",
+        "message_type",
+        "schema_version",
+    }
     assert set(batch["events"][0]) == {"data", "event_type"}
     assert {"timestamp_unixtime_ms", "event_id", "session_id"} <= set(batch["events"][0]["data"])
     assert pl.Series([real[0].name]).str.contains(r"^productEvent_\d{8}\.json$").item()

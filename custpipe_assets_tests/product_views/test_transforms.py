@@ -5,7 +5,7 @@ names, weeks from event times, colliding ids, `\r\r\n` CSVs) are in test_real_sh
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -42,9 +42,9 @@ def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_pat
             _order(1, "2018-09-03 10:00:00", "delivered", "iPhone").replace("Recife", '"Brasília, Asa Sul"'),
             _order(2, "2018/09/03", "delivered", "ios"),
             "3,12,2018-09-03 11:00:00,100.00",
-            _order(4, "2018-09-03 12:00:00", "delivered", "android").replace("100.00", "abc").replace(
-                "Recife", '"Multi\nline city"'
-            ),
+            _order(4, "2018-09-03 12:00:00", "delivered", "android")
+            .replace("100.00", "abc")
+            .replace("Recife", '"Multi\nline city"'),
             "",
             _order(5, "2018-09-03 13:00:00", "shipped", ""),
         ]
@@ -77,8 +77,12 @@ def test_a_line_with_several_mistyped_values_is_rejected_under_the_first_and_nam
 
     assert parsed.rows["id"].to_list() == [1]
     assert parsed.quarantine.select("source_file", "line_number", "reason", "detail").rows() == [
-        ("amaro/order_items.csv", 3, "invalid_order_id",
-         "order_id 'two' is not an integer; quantity '1.5' is not an integer"),
+        (
+            "amaro/order_items.csv",
+            3,
+            "invalid_order_id",
+            "order_id 'two' is not an integer; quantity '1.5' is not an integer",
+        ),
         ("amaro/order_items.csv", 4, "invalid_quantity", "quantity 'x' is not an integer"),
     ]
 
@@ -179,15 +183,18 @@ def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_rea
     assert reason == "unreadable_json" and "utf-8" in detail.lower()
     assert quarantine == {
         ("loose.json", None): (
-            "outside_platform_folder", "not inside a platform folder (product_views/<platform>/*.json)"
+            "outside_platform_folder",
+            "not inside a platform folder (product_views/<platform>/*.json)",
         ),
         ("iOS/object.json", None): ("not_an_array", "top-level JSON value is not an array of batches"),
         ("iOS/empty.json", None): ("empty_file", "empty file"),
         ("iOS/2018-09-04_part-001.json", "batch 1"): (
-            "batch_without_events", "batch is not an object with an events array"
+            "batch_without_events",
+            "batch is not an object with an events array",
         ),
         ("iOS/2018-09-04_part-001.json", "batch 3 event 0"): (
-            "invalid_timestamp", "timestamp_unixtime_ms 'soon' is not a time (milliseconds since 1970, before year 10000)"
+            "invalid_timestamp",
+            "timestamp_unixtime_ms 'soon' is not a time (milliseconds since 1970, before year 10000)",
         ),
     }
     raw_batch = parsed.quarantine.filter(position="batch 1")["raw"].item()
@@ -209,13 +216,13 @@ def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(t
         (
             "Android",
             "9223372036854775807",
-            datetime(2018, 9, 4, 3, 0, 0, tzinfo=timezone.utc),
+            datetime(2018, 9, 4, 3, 0, 0, tzinfo=UTC),
             datetime(2018, 9, 4, 0, 0, 0),
         ),
         (
             "iOS",
             "9223372036854775807",
-            datetime(2018, 9, 4, 2, 59, 59, 999500, tzinfo=timezone.utc),
+            datetime(2018, 9, 4, 2, 59, 59, 999500, tzinfo=UTC),
             datetime(2018, 9, 3, 23, 59, 59, 999500),
         ),
     ], "same event_id on two platforms are two views; local time is UTC-3, so 02:59:59 UTC is the day before"
@@ -223,11 +230,30 @@ def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(t
     ios = "amaro/product_views/iOS/2018-09-04_part-001.json"
     quarantined = silver.quarantine.select("week_start", "source_file", "line_number", "position", "reason", "detail")
     assert sorted(quarantined.rows(), key=lambda row: row[4]) == [
-        (date(2018, 9, 3), ios, None, "batch 4 event 0", "duplicate_event", f"the same event first seen in {ios} batch 0 event 0"),
-        (date(2018, 9, 3), ios, None, "batch 0 event 4", "invalid_code_color",
-         "codeColor '20005748-001' is not a product code like 20005748_001"),
-        (date(2018, 9, 3), "amaro/product_views/Desktop/2018-09-04_part-001.json", None, "batch 0 event 0",
-         "unknown_platform", "platform folder 'Desktop' is not one of Android, MobileWeb, iOS"),
+        (
+            date(2018, 9, 3),
+            ios,
+            None,
+            "batch 4 event 0",
+            "duplicate_event",
+            f"the same event first seen in {ios} batch 0 event 0",
+        ),
+        (
+            date(2018, 9, 3),
+            ios,
+            None,
+            "batch 0 event 4",
+            "invalid_code_color",
+            "codeColor '20005748-001' is not a product code like 20005748_001",
+        ),
+        (
+            date(2018, 9, 3),
+            "amaro/product_views/Desktop/2018-09-04_part-001.json",
+            None,
+            "batch 0 event 0",
+            "unknown_platform",
+            "platform folder 'Desktop' is not one of Android, MobileWeb, iOS",
+        ),
         (date(2018, 9, 3), ios, None, "batch 0 event 3", "view_without_code_color", "product view without codeColor"),
     ]
     raw = json.loads(silver.quarantine.filter(reason="invalid_code_color")["raw"].item())
@@ -285,7 +311,7 @@ def test_silver_purchases_keep_purchase_statuses_with_canonical_platforms(tmp_pa
     ]
     first = silver.purchases.filter(order_item_id=1).row(0, named=True)
     assert first["event_time_local"] == datetime(2018, 9, 3, 10, 0, 30)
-    assert first["event_time_utc"] == datetime(2018, 9, 3, 13, 0, 30, tzinfo=timezone.utc)
+    assert first["event_time_utc"] == datetime(2018, 9, 3, 13, 0, 30, tzinfo=UTC)
     counts = {row[0]: row[1:] for row in silver.order_status_counts.rows()}
     assert counts == {
         "cancelled": (False, 2, 2),
@@ -304,8 +330,14 @@ def test_silver_purchases_keep_purchase_statuses_with_canonical_platforms(tmp_pa
         (items_csv, 14, None, "orphan_item", "order_id 99 is not a valid order (absent from orders or quarantined)"),
         (items_csv, 15, None, "invalid_code_color", "code_color 'N/A' is not a product code like 20005748_001"),
         (items_csv, 17, None, "duplicate_item_id", f"order item id 13 first at {items_csv} line 16"),
-        (orders_csv, 11, None, "unknown_order_status", "order_status 'em_analise' is not a known status "
-         "(cancelled, delivered, invoiced, payment_approved, pending_payment, refunded, shipped)"),
+        (
+            orders_csv,
+            11,
+            None,
+            "unknown_order_status",
+            "order_status 'em_analise' is not a known status "
+            "(cancelled, delivered, invoiced, payment_approved, pending_payment, refunded, shipped)",
+        ),
         (orders_csv, 12, None, "duplicate_order_id", f"order id 1 first at {orders_csv} line 2"),
     ]
     duplicate = json.loads(silver.quarantine.filter(reason="duplicate_order_id")["raw"].item())

@@ -29,7 +29,11 @@ def expected_counts(landing: Path) -> Counter:
                 record = json.loads(raw)
             except json.JSONDecodeError:
                 continue
-            if not isinstance(record, dict) or not record.get("customer_id") or not isinstance(record.get("basket"), list):
+            if (
+                not isinstance(record, dict)
+                or not record.get("customer_id")
+                or not isinstance(record.get("basket"), list)
+            ):
                 continue
             try:
                 purchased = datetime.strptime(record.get("date_of_purchase") or "", "%Y-%m-%d %H:%M:%S")
@@ -43,8 +47,13 @@ def expected_counts(landing: Path) -> Counter:
             seen.add(key)
             for item in record["basket"]:
                 price = item.get("price")
-                if (record["customer_id"] in customers and item.get("product_id") in products
-                        and isinstance(price, int | float) and not isinstance(price, bool) and price > 0):
+                if (
+                    record["customer_id"] in customers
+                    and item.get("product_id") in products
+                    and isinstance(price, int | float)
+                    and not isinstance(price, bool)
+                    and price > 0
+                ):
                     counts[(week, record["customer_id"], item["product_id"])] += 1
     return counts
 

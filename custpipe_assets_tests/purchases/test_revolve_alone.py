@@ -5,9 +5,8 @@ independent computation over the raw files."""
 from collections import Counter
 
 from custpipe_assets.core.warehouse import Warehouse
-from custpipe_assets.sample.customers import generate_customers_landing
 from custpipe_assets.run import DOMAIN_SOURCES
-
+from custpipe_assets.sample.customers import generate_customers_landing
 
 
 def _tables(warehouse_path) -> set[str]:
@@ -28,8 +27,9 @@ def test_revolve_exports_alone_run_the_purchases_domain(tmp_path, run_cli, landi
         assert f"{other}: nothing landed in" in result.output and "skipped" in result.output
     assert "purchases: run" in result.output and "succeeded" in result.output
     gold = Warehouse(result.settings.warehouse).read("gold.customer_product_purchases")
-    actual = Counter({(w, c, p): n for w, c, p, n in gold.select(
-        "week_start", "customer_id", "product_id", "purchase_count").rows()})
+    actual = Counter(
+        {(w, c, p): n for w, c, p, n in gold.select("week_start", "customer_id", "product_id", "purchase_count").rows()}
+    )
     assert actual == expected_counts_of(landing) and actual
     assert "silver.conversions" not in _tables(result.settings.warehouse), "other domains did not run"
 
@@ -49,11 +49,11 @@ def test_domain_option_runs_only_the_chosen_domains(tmp_path, run_cli, landing_w
 def test_no_job_retries_a_failed_step():
     """A format error fails at once with its message; transient failures are retried where they happen (the
     warehouse's lock wait, the HTTP client), not by re-running a deterministic step."""
+    from datetime import date
     from pathlib import Path
 
     from custpipe_assets.core.settings import Settings
     from custpipe_assets.definitions import build_definitions
-    from datetime import date
 
     settings = Settings(landing_dir=Path("/nonexistent"), warehouse=Path("/tmp/x.duckdb"), first_week=date(2018, 9, 3))
     definitions = build_definitions(settings)

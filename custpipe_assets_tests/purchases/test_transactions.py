@@ -6,8 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custpipe_assets.purchases import reference
-from custpipe_assets.purchases import transactions
+from custpipe_assets.purchases import reference, transactions
 
 WEEK = date(2018, 9, 3)
 
@@ -42,31 +41,57 @@ def _reasons(quarantine: pl.DataFrame) -> list[tuple[int, int | None, str]]:
 
 
 def test_every_bad_line_is_quarantined_with_its_reason_and_good_items_are_kept(tmp_path):
-    _write_day(tmp_path, "2018-09-03", "\n".join([
-        _line(),                                                                   # 1 good
-        '{"customer_id": "C1", "basket": [{"product_id": "P1"',                   # 2 truncated
-        "",                                                                        # 3 blank
-        _line(basket='[{"product_id": "P1", "price": "abc"}, {"product_id": "P2", "price": 2}]'),  # 4 wrong type + good
-        '{"basket": [{"product_id": "P1", "price": 5}], "date_of_purchase": "2018-09-03 10:00:00"}',  # 5 no customer
-        _line(basket='[{"product_id": "P1"}]', when="2018-09-03 11:00:00"),      # 6 no price
-        _line(basket="[]", when="2018-09-03 12:00:00"),                            # 7 empty basket
-        _line(customer="C9", when="2018-09-03 13:00:00"),                         # 8 unknown customer
-        _line(basket='[{"product_id": "P9", "price": 1}]', when="2018-09-03 14:00:00"),  # 9 unknown product
-        _line(basket='[{"product_id": "P1", "price": 0}, {"product_id": "P1", "price": -3}]', when="2018-09-03 15:00:00"),  # 10
-        _line(when="yesterday"),                                                   # 11 bad date
-        _line(when="2018-09-10 09:00:00"),                                         # 12 next week
-        "[1, 2]",                                                                  # 13 not an object
-    ]))
+    _write_day(
+        tmp_path,
+        "2018-09-03",
+        "\n".join(
+            [
+                _line(),  # 1 good
+                '{"customer_id": "C1", "basket": [{"product_id": "P1"',  # 2 truncated
+                "",  # 3 blank
+                _line(
+                    basket='[{"product_id": "P1", "price": "abc"}, {"product_id": "P2", "price": 2}]'
+                ),  # 4 wrong type + good
+                '{"basket": [{"product_id": "P1", "price": 5}], "date_of_purchase": "2018-09-03 10:00:00"}',  # 5 no customer
+                _line(basket='[{"product_id": "P1"}]', when="2018-09-03 11:00:00"),  # 6 no price
+                _line(basket="[]", when="2018-09-03 12:00:00"),  # 7 empty basket
+                _line(customer="C9", when="2018-09-03 13:00:00"),  # 8 unknown customer
+                _line(basket='[{"product_id": "P9", "price": 1}]', when="2018-09-03 14:00:00"),  # 9 unknown product
+                _line(
+                    basket='[{"product_id": "P1", "price": 0}, {"product_id": "P1", "price": -3}]',
+                    when="2018-09-03 15:00:00",
+                ),  # 10
+                _line(when="yesterday"),  # 11 bad date
+                _line(when="2018-09-10 09:00:00"),  # 12 next week
+                "[1, 2]",  # 13 not an object
+            ]
+        ),
+    )
     _, lines, quarantine = _split(tmp_path)
-    assert lines.select("line_number", "basket_position", "product_id", "price").rows() == [(1, 0, "P1", 5.0), (4, 1, "P2", 2.0)]
+    assert lines.select("line_number", "basket_position", "product_id", "price").rows() == [
+        (1, 0, "P1", 5.0),
+        (4, 1, "P2", 2.0),
+    ]
     assert _reasons(quarantine) == [
-        (2, None, "malformed_json"), (3, None, "blank_line"), (4, 0, "invalid_price"), (5, 0, "missing_customer_id"),
-        (6, 0, "missing_price"), (7, None, "empty_basket"), (8, 0, "unknown_customer"), (9, 0, "unknown_product"),
-        (10, 0, "non_positive_price"), (10, 1, "non_positive_price"), (11, 0, "invalid_date_of_purchase"),
-        (12, 0, "purchase_outside_week"), (13, None, "not_a_json_object"),
+        (2, None, "malformed_json"),
+        (3, None, "blank_line"),
+        (4, 0, "invalid_price"),
+        (5, 0, "missing_customer_id"),
+        (6, 0, "missing_price"),
+        (7, None, "empty_basket"),
+        (8, 0, "unknown_customer"),
+        (9, 0, "unknown_product"),
+        (10, 0, "non_positive_price"),
+        (10, 1, "non_positive_price"),
+        (11, 0, "invalid_date_of_purchase"),
+        (12, 0, "purchase_outside_week"),
+        (13, None, "not_a_json_object"),
     ]
     # the raw line travels with every rejected record, so nothing is lost
-    assert quarantine.filter(pl.col("line_number") == 2)["raw"].item() == '{"customer_id": "C1", "basket": [{"product_id": "P1"'
+    assert (
+        quarantine.filter(pl.col("line_number") == 2)["raw"].item()
+        == '{"customer_id": "C1", "basket": [{"product_id": "P1"'
+    )
 
 
 def test_duplicate_transactions_are_counted_once_even_across_days(tmp_path):
@@ -79,16 +104,22 @@ def test_duplicate_transactions_are_counted_once_even_across_days(tmp_path):
 
 
 def test_windows_line_endings_and_a_byte_order_mark_are_read_like_plain_files(tmp_path):
-    _write_day(tmp_path, "2018-09-03", b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n{oops\r\n").encode())
+    _write_day(
+        tmp_path,
+        "2018-09-03",
+        b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n{oops\r\n").encode(),
+    )
     bronze, lines, quarantine = _split(tmp_path)
-    assert lines.height == 2 and quarantine.select("line_number", "reason", "raw").rows() == [(3, "malformed_json", "{oops")]
+    assert lines.height == 2 and quarantine.select("line_number", "reason", "raw").rows() == [
+        (3, "malformed_json", "{oops")
+    ]
     assert bronze["line_number"].to_list() == [1, 2, 3]
     assert bronze["raw_line"].to_list() == [None, None, "{oops"], "the text is kept for the line that did not parse"
 
 
 def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
     (tmp_path / "transactions" / "d=2018-09-04").mkdir(parents=True)  # folder without a file
-    _write_day(tmp_path, "2018-09-05", "")                              # empty file
+    _write_day(tmp_path, "2018-09-05", "")  # empty file
     bronze, lines, quarantine = _split(tmp_path)
     assert bronze.is_empty() and lines.is_empty() and quarantine.is_empty()
     assert bronze.schema == transactions.BRONZE_SCHEMA
@@ -97,24 +128,48 @@ def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
 
 
 def test_weekly_counts_follow_the_contract(tmp_path):
-    _write_day(tmp_path, "2018-09-03", "\n".join([
-        _line(basket='[{"product_id": "P1", "price": 5}, {"product_id": "P1", "price": 5}, {"product_id": "P2", "price": 1}]'),
-        _line(customer="C2", when="2018-09-04 10:00:00"),
-    ]))
+    _write_day(
+        tmp_path,
+        "2018-09-03",
+        "\n".join(
+            [
+                _line(
+                    basket='[{"product_id": "P1", "price": 5}, {"product_id": "P1", "price": 5}, {"product_id": "P2", "price": 1}]'
+                ),
+                _line(customer="C2", when="2018-09-04 10:00:00"),
+            ]
+        ),
+    )
     _, lines, _ = _split(tmp_path)
     customers = pl.DataFrame({"customer_id": ["C1", "C2"], "loyalty_score": [0.5, None]})
     products = pl.DataFrame({"product_id": ["P1", "P2"], "product_category": ["tea", "cake"]})
     counts = transactions.weekly_purchase_counts(lines, customers, products)
-    assert counts.columns == ["week_start", "customer_id", "loyalty_score", "product_id", "product_category", "purchase_count"]
-    assert counts.drop("week_start").sort("customer_id", "product_id").rows() == [("C1", 0.5, "P1", "tea", 2), ("C1", 0.5, "P2", "cake", 1), ("C2", None, "P1", "tea", 1)]
+    assert counts.columns == [
+        "week_start",
+        "customer_id",
+        "loyalty_score",
+        "product_id",
+        "product_category",
+        "purchase_count",
+    ]
+    assert counts.drop("week_start").sort("customer_id", "product_id").rows() == [
+        ("C1", 0.5, "P1", "tea", 2),
+        ("C1", 0.5, "P2", "cake", 1),
+        ("C2", None, "P1", "tea", 1),
+    ]
 
 
 def test_reference_rows_keep_the_first_of_each_id_and_quarantine_the_rest(tmp_path):
-    (tmp_path / "customers.csv").write_bytes(b"\xef\xbb\xbfcustomer_id,loyalty_score\r\nC1,5\r\nC2,n/a\r\nC1,9\r\n,1\r\n")
+    (tmp_path / "customers.csv").write_bytes(
+        b"\xef\xbb\xbfcustomer_id,loyalty_score\r\nC1,5\r\nC2,n/a\r\nC1,9\r\n,1\r\n"
+    )
     bronze = reference.read_reference_csv(tmp_path, reference.CUSTOMERS_FILE, reference.CUSTOMER_COLUMNS)
     customers, rejected = reference.clean_customers(bronze)
     assert customers.select("customer_id", "loyalty_score", "line_number").rows() == [("C1", 5.0, 2), ("C2", None, 3)]
-    assert rejected.select("line_number", "reason", "raw").rows() == [(4, "duplicate_customer_id", "C1,9"), (5, "missing_customer_id", ",1")]
+    assert rejected.select("line_number", "reason", "raw").rows() == [
+        (4, "duplicate_customer_id", "C1,9"),
+        (5, "missing_customer_id", ",1"),
+    ]
 
 
 # The real Revolve starter files end every line with \r\r\n; the first version read that header as garbage.
@@ -135,8 +190,18 @@ def test_revolve_line_ends_read_as_one_line_each(tmp_path):
 
 @pytest.mark.parametrize(
     ("raw", "issue"),
-    [("7", None), ("10", None), ("1", None), (" 3 ", None), ("0.734", "not_a_whole_number"), ("0", "out_of_range"),
-     ("11", "out_of_range"), ("n/a", "not_a_number"), ("", "missing"), ("7.0", None)],
+    [
+        ("7", None),
+        ("10", None),
+        ("1", None),
+        (" 3 ", None),
+        ("0.734", "not_a_whole_number"),
+        ("0", "out_of_range"),
+        ("11", "out_of_range"),
+        ("n/a", "not_a_number"),
+        ("", "missing"),
+        ("7.0", None),
+    ],
 )
 def test_loyalty_scores_outside_the_sources_1_to_10_scale_keep_the_customer_with_a_null_score(tmp_path, raw, issue):
     (tmp_path / "customers.csv").write_text(f"customer_id,loyalty_score\nC1,{raw}\n")
@@ -158,5 +223,7 @@ def test_an_absent_reference_file_reads_as_empty_and_a_broken_one_is_quarantined
     assert rejected.select("source_file", "line_number", "reason", "raw").rows() == [
         ("products.csv", 2, "wrong_header", "P1;tea")
     ]
-    status = reference.reference_file_status(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS).row(0, named=True)
+    status = reference.reference_file_status(tmp_path, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS).row(
+        0, named=True
+    )
     assert status["status"] == "wrong_header" and "product_id" in status["detail"]

@@ -34,12 +34,15 @@ def orders() -> list[dict]:
 
 @dg.asset_check(asset=orders, description="orders has rows")
 def orders_not_empty(orders: list[dict]) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=bool(orders), metadata={
-        "failure_count": 0,
-        "sample_failing_rows": dg.MetadataValue.md("none"),
-        "orders_by_sign": dg.MetadataValue.json({"positive": 2, "negative": 2}),
-        "null_share": float("nan"),
-    })
+    return dg.AssetCheckResult(
+        passed=bool(orders),
+        metadata={
+            "failure_count": 0,
+            "sample_failing_rows": dg.MetadataValue.md("none"),
+            "orders_by_sign": dg.MetadataValue.json({"positive": 2, "negative": 2}),
+            "null_share": float("nan"),
+        },
+    )
 
 
 @dg.asset_check(asset=orders, description="amount is positive")
@@ -51,7 +54,9 @@ def positive_amount(orders: list[dict]) -> dg.AssetCheckResult:
         metadata={
             "rows_checked": len(orders),
             "failure_count": len(failing),
-            "failures_by_check": dg.MetadataValue.md("| column | check | failures |\n|---|---|---|\n| amount | > 0 | 2 |"),
+            "failures_by_check": dg.MetadataValue.md(
+                "| column | check | failures |\n|---|---|---|\n| amount | > 0 | 2 |"
+            ),
             "sample_failing_rows": dg.MetadataValue.md(markdown_rows(failing)),
         },
     )
@@ -141,14 +146,20 @@ def test_metadata_comes_back_as_plain_json(history):
     instance, _, _ = history
     passing = by_slot(latest_check_results(instance))[("orders", "orders_not_empty", None)]
     assert passing.metadata == {
-        "failure_count": 0, "sample_failing_rows": "none", "orders_by_sign": {"positive": 2, "negative": 2}, "null_share": "nan"
+        "failure_count": 0,
+        "sample_failing_rows": "none",
+        "orders_by_sign": {"positive": 2, "negative": 2},
+        "null_share": "nan",
     }
     assert passing.failure_count == 0 and passing.sample_failing_rows == "none" and passing.description is None
 
 
 def test_only_the_asked_check_keys(history):
     instance, run_ids, _ = history
-    wanted = [dg.AssetCheckKey(dg.AssetKey("orders"), "has_email"), dg.AssetCheckKey(dg.AssetKey("nowhere"), "never_ran")]
+    wanted = [
+        dg.AssetCheckKey(dg.AssetKey("orders"), "has_email"),
+        dg.AssetCheckKey(dg.AssetKey("nowhere"), "never_ran"),
+    ]
     records = latest_check_results(instance, asset_check_keys=wanted)
     assert [(r.asset_key, r.check_name, r.run_id) for r in records] == [("orders", "has_email", run_ids["orders"])]
     assert latest_check_results(instance, asset_check_keys=[]) == []
@@ -167,7 +178,10 @@ def test_single_run_over_many_weeks_and_single_weeks_replace_each_other():
         return {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
 
     def results() -> list[tuple]:
-        return [(r.partition, r.covered_partitions, r.passed, r.failure_count, r.run_id) for r in latest_check_results(instance)]
+        return [
+            (r.partition, r.covered_partitions, r.passed, r.failure_count, r.run_id)
+            for r in latest_check_results(instance)
+        ]
 
     # a persistent sqlite instance keeps one event log per run, so storage ids restart in each run: the range run
     # (more events) has larger ids than the later single-week run, and "latest" must still be the later run
@@ -181,10 +195,15 @@ def test_single_run_over_many_weeks_and_single_weeks_replace_each_other():
 
         missing_by_week[WEEK_1] = 1
         weeks_1_to_2 = run(**weeks(WEEK_1, WEEK_2))
-        assert results() == [(None, (WEEK_1, WEEK_2), False, 1, weeks_1_to_2), (None, (WEEK_3,), False, 3, weeks_1_to_3)]
+        assert results() == [
+            (None, (WEEK_1, WEEK_2), False, 1, weeks_1_to_2),
+            (None, (WEEK_3,), False, 3, weeks_1_to_3),
+        ]
 
 
-@pytest.mark.parametrize("make_instance", [dg.DagsterInstance.ephemeral, dg.instance_for_test], ids=["ephemeral", "temporary"])
+@pytest.mark.parametrize(
+    "make_instance", [dg.DagsterInstance.ephemeral, dg.instance_for_test], ids=["ephemeral", "temporary"]
+)
 def test_an_instance_without_runs_has_no_results(make_instance):
     with make_instance() as instance:
         assert latest_check_results(instance) == []

@@ -85,7 +85,10 @@ def weekly_visits(visits_by_week: dict[str, int]) -> list[dg.AssetsDefinition]:
     def visits_not_negative(visits: int) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
             passed=visits >= 0,
-            metadata={"failure_count": int(visits < 0), "sample_failing_rows": dg.MetadataValue.md(f"visits: {visits}")},
+            metadata={
+                "failure_count": int(visits < 0),
+                "sample_failing_rows": dg.MetadataValue.md(f"visits: {visits}"),
+            },
         )
 
     return [visits, visits_not_negative]
@@ -137,10 +140,15 @@ def test_json_has_the_latest_result_of_every_check_failing_first(instance, tmp_p
     document = json.loads(report.json.read_text(encoding="utf-8"))
 
     assert {key: document["summary"][key] for key in ("results", "passed", "failed", "warnings")} == {
-        "results": 5, "passed": 3, "failed": 1, "warnings": 1
+        "results": 5,
+        "passed": 3,
+        "failed": 1,
+        "warnings": 1,
     }
-    picked = [(r["asset_key"], r["check_name"], r["partition"], r["status"], r["severity"], r["failure_count"])
-              for r in document["results"]]
+    picked = [
+        (r["asset_key"], r["check_name"], r["partition"], r["status"], r["severity"], r["failure_count"])
+        for r in document["results"]
+    ]
     assert picked == [
         ("customers", "age_in_range", None, "failed", "ERROR", 2),
         ("customers", "names_plain", None, "warning", "WARN", 1),
@@ -150,7 +158,10 @@ def test_json_has_the_latest_result_of_every_check_failing_first(instance, tmp_p
     ]
     failed = document["results"][0]
     assert failed["sample_failing_rows"].splitlines() == [
-        "| customer_id | name | age |", "|---|---|---|", "| C2 | <b>Bob</b> | -3 |", "| C3 | Cy | 130 |"
+        "| customer_id | name | age |",
+        "|---|---|---|",
+        "| C2 | <b>Bob</b> | -3 |",
+        "| C3 | Cy | 130 |",
     ]
     assert failed["metadata"]["rows_checked"] == 3
     assert document["results"][3]["sample_failing_rows"] == "visits: 3"
@@ -162,7 +173,7 @@ def test_markdown_and_html_show_which_rows_failed_and_why(instance, tmp_path):
     markdown = report.markdown.read_text(encoding="utf-8")
     assert "| 3 | 1 | 1 |" in markdown  # passed, failed, warnings
     assert markdown.index("## customers") < markdown.index("## visits")
-    details = markdown[markdown.index("### FAILED: customers · age_in_range"):]
+    details = markdown[markdown.index("### FAILED: customers · age_in_range") :]
     assert "| C2 | <b>Bob</b> | -3 |\n| C3 | Cy | 130 |" in details
     assert "| age | in_range(0, 120) | 2 |" in details
     assert "### WARNING: customers · names_plain" in markdown

@@ -27,8 +27,16 @@ from custpipe_assets.sample.customers import SCALES, Scale, generate_customers_l
 FIRST_WEEK = date(2018, 9, 3)
 TINY = Scale(customers=60, products=12, weeks=3, transactions=1_200)
 LINE_KINDS = {
-    "malformed_json", "missing_field", "wrong_type", "duplicate", "unknown_product", "unknown_customer",
-    "zero_price", "negative_price", "blank_line", "empty_basket",
+    "malformed_json",
+    "missing_field",
+    "wrong_type",
+    "duplicate",
+    "unknown_product",
+    "unknown_customer",
+    "zero_price",
+    "negative_price",
+    "blank_line",
+    "empty_basket",
 }
 FILE_KINDS = {"empty_day_folder", "missing_day_folder", "crlf_file", "bom_file"}
 PERSONA_ORDER_BY_PURCHASES = ["frequent", "high_value", "occasional", "dormant"]
@@ -363,6 +371,7 @@ def test_personas_are_separable_by_frequency_spend_and_recency(small: Generated)
     }
     centroids = {p: np.mean([features[c] for c in personas if personas[c] == p], axis=0) for p in shares}
     spread = np.std(list(features.values()), axis=0)
+
     def nearest(f: np.ndarray) -> str:
         return min(centroids, key=lambda p: float(np.sum(((f - centroids[p]) / spread) ** 2)))
 

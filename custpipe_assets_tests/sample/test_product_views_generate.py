@@ -6,7 +6,7 @@ import csv
 import hashlib
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,7 +121,7 @@ def test_real_shape_files_cross_midnight_and_a_week_and_their_event_ids_collide(
         path = landing / name
         assert re.fullmatch(r"productEvent_\d{8}\.json", path.name)
         times = [e["data"]["timestamp_unixtime_ms"] for _, e in _events_of(path)]
-        utc_days[name] = {datetime.fromtimestamp(t / 1000, tz=timezone.utc).date() for t in times if isinstance(t, (int, float))}
+        utc_days[name] = {datetime.fromtimestamp(t / 1000, tz=UTC).date() for t in times if isinstance(t, (int, float))}
         named = datetime.strptime(path.name[13:21], "%Y%m%d").date()
         assert named in utc_days[name] and named + timedelta(days=1) in utc_days[name], "events past UTC midnight"
     week_days = utc_days[generated.week_crossing_file]

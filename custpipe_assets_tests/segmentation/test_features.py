@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from custpipe_assets.purchases.transactions import LINES_SCHEMA
 from custpipe_assets.segmentation.features import (
     AGGREGATED_ROLLUPS_SCHEMA,
     CLV_LIFETIME_WEEKS,
@@ -21,7 +22,6 @@ from custpipe_assets.segmentation.features import (
     weekly_rollup,
 )
 from custpipe_assets.segmentation.store_purchases import MATCHED_SCHEMA
-from custpipe_assets.purchases.transactions import LINES_SCHEMA
 
 WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
 
@@ -29,8 +29,16 @@ WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
 def online(week: date, *lines: tuple[str, str, int, float, datetime]) -> pl.DataFrame:
     """Silver transaction lines: (customer, file, line, price, purchased_at); one row per basket item."""
     rows = [
-        {"week_start": week, "purchased_at": at, "customer_id": customer, "product_id": "P1", "price": price,
-         "source_file": file, "line_number": line, "basket_position": position}
+        {
+            "week_start": week,
+            "purchased_at": at,
+            "customer_id": customer,
+            "product_id": "P1",
+            "price": price,
+            "source_file": file,
+            "line_number": line,
+            "basket_position": position,
+        }
         for position, (customer, file, line, price, at) in enumerate(lines)
     ]
     return pl.DataFrame(rows, schema=LINES_SCHEMA)
@@ -38,8 +46,16 @@ def online(week: date, *lines: tuple[str, str, int, float, datetime]) -> pl.Data
 
 def store(week: date, *purchases: tuple[str, float, datetime]) -> pl.DataFrame:
     rows = [
-        {"week_start": week, "purchased_at": at, "customer_id": customer, "mobile_e164": "+447852722458",
-         "amount": amount, "store": "Leeds", "page": 1, "record_number": number}
+        {
+            "week_start": week,
+            "purchased_at": at,
+            "customer_id": customer,
+            "mobile_e164": "+447852722458",
+            "amount": amount,
+            "store": "Leeds",
+            "page": 1,
+            "record_number": number,
+        }
         for number, (customer, amount, at) in enumerate(purchases, start=1)
     ]
     return pl.DataFrame(rows, schema=MATCHED_SCHEMA)
@@ -49,9 +65,9 @@ def test_weekly_rollup_counts_transactions_not_basket_lines_and_joins_online_wit
     day1, day2 = "transactions/d=2018-09-03/transactions.json", "transactions/d=2018-09-04/transactions.json"
     lines = online(
         WEEK_1,
-        ("C1", day1, 1, 0.1, datetime(2018, 9, 3, 9)),   # one transaction of two basket lines
+        ("C1", day1, 1, 0.1, datetime(2018, 9, 3, 9)),  # one transaction of two basket lines
         ("C1", day1, 1, 0.2, datetime(2018, 9, 3, 9)),
-        ("C1", day2, 1, 5.0, datetime(2018, 9, 4, 9)),   # same line number, other file: another transaction
+        ("C1", day2, 1, 5.0, datetime(2018, 9, 4, 9)),  # same line number, other file: another transaction
         ("C2", day1, 2, 19.99, datetime(2018, 9, 3, 10)),
     )
     purchases = store(

@@ -34,7 +34,7 @@ MOBILE_A, MOBILE_C = "+447852722458", "+447905754782"
 def bronze(*rows: dict[str, str | None]) -> pl.DataFrame:
     """Bronze profile rows as text, lines numbered from 2 (line 1 is the header)."""
     filled = [{column: row.get(column) for column in PROFILE_COLUMNS} for row in rows]
-    frame = pl.DataFrame(filled, schema={column: pl.String for column in PROFILE_COLUMNS}, orient="row")
+    frame = pl.DataFrame(filled, schema=dict.fromkeys(PROFILE_COLUMNS, pl.String), orient="row")
     return frame.with_columns(
         pl.lit(PROFILES_FILE).alias("source_file"),
         pl.int_range(2, len(rows) + 2, dtype=pl.Int32).alias("line_number"),
@@ -42,8 +42,14 @@ def bronze(*rows: dict[str, str | None]) -> pl.DataFrame:
 
 
 def person(customer_id: str, **fields: str | None) -> dict[str, str | None]:
-    defaults = {"name": "Ada Lovelace", "age": "40", "income": "40000", "mobile": MOBILE_A, "gender": "F",
-                "joined_at": "2019-03-01"}
+    defaults = {
+        "name": "Ada Lovelace",
+        "age": "40",
+        "income": "40000",
+        "mobile": MOBILE_A,
+        "gender": "F",
+        "joined_at": "2019-03-01",
+    }
     return {"customer_id": customer_id, **defaults, **fields}
 
 
@@ -68,13 +74,15 @@ def test_every_documented_format_is_standardised() -> None:
 
 
 def test_bad_values_become_missing_with_an_issue_and_the_customer_is_kept() -> None:
-    profiles, issues = clean_profiles(bronze(
-        person("C1", age="-3", income="n/a", mobile="12"),
-        person("C2", age="250", income="12k", mobile="call me", gender="robot", joined_at="yesterday"),
-        person("C3", age="15", income="-5", gender=None, mobile=None),
-        person("C4", age="thirty", income="nan"),
-        person("C5", age="110", income="0"),
-    ))
+    profiles, issues = clean_profiles(
+        bronze(
+            person("C1", age="-3", income="n/a", mobile="12"),
+            person("C2", age="250", income="12k", mobile="call me", gender="robot", joined_at="yesterday"),
+            person("C3", age="15", income="-5", gender=None, mobile=None),
+            person("C4", age="thirty", income="nan"),
+            person("C5", age="110", income="0"),
+        )
+    )
     assert profiles["customer_id"].to_list() == ["C1", "C2", "C3", "C4", "C5"]
     assert issues_of(issues) == [
         (2, "age", "-3", "age_out_of_range"),
@@ -101,13 +109,15 @@ def test_bad_values_become_missing_with_an_issue_and_the_customer_is_kept() -> N
 
 
 def test_duplicates_merge_to_the_first_usable_value_and_every_extra_record_is_logged() -> None:
-    profiles, issues = clean_profiles(bronze(
-        person("C1", age=None, mobile="(07852) 722-458", joined_at="01/03/2019"),
-        person("C2", name="Grace Hopper", age="50", mobile=MOBILE_C),
-        person("C1", age="250", mobile="0044 7363 230310", joined_at="2019-03-01T08:00:00"),  # 250 is not usable
-        person("C1", name="LOVELACE, ADA", age="41", gender="female", joined_at="20190301"),
-        person("C1", age="42", gender=None),
-    ))
+    profiles, issues = clean_profiles(
+        bronze(
+            person("C1", age=None, mobile="(07852) 722-458", joined_at="01/03/2019"),
+            person("C2", name="Grace Hopper", age="50", mobile=MOBILE_C),
+            person("C1", age="250", mobile="0044 7363 230310", joined_at="2019-03-01T08:00:00"),  # 250 is not usable
+            person("C1", name="LOVELACE, ADA", age="41", gender="female", joined_at="20190301"),
+            person("C1", age="42", gender=None),
+        )
+    )
     assert profiles["customer_id"].to_list() == ["C1", "C2"]
     merged = profiles.row(0, named=True)
     assert merged["age"] == 41 and not merged["age_imputed"]  # the first *usable* age, from line 5
@@ -133,14 +143,18 @@ def test_a_row_without_customer_id_is_logged_whole_and_not_kept() -> None:
 
 
 def test_missing_age_is_the_median_of_the_income_band_and_missing_income_the_overall_median() -> None:
-    profiles, _ = clean_profiles(bronze(
-        person("L1", age="20", income="10000"), person("L2", age="30", income="15000"),
-        person("L3", age=None, income="12000"),                      # band < 20k: median(20, 30) = 25
-        person("H1", age="60", income="90000"), person("H2", age="70", income="100000"),
-        person("H3", age="", income="80000"),                        # band >= 75k: median(60, 70) = 65
-        person("M1", age="44", income="40000"),
-        person("X1", age=None, income=None),                         # no band: overall median age
-    ))
+    profiles, _ = clean_profiles(
+        bronze(
+            person("L1", age="20", income="10000"),
+            person("L2", age="30", income="15000"),
+            person("L3", age=None, income="12000"),  # band < 20k: median(20, 30) = 25
+            person("H1", age="60", income="90000"),
+            person("H2", age="70", income="100000"),
+            person("H3", age="", income="80000"),  # band >= 75k: median(60, 70) = 65
+            person("M1", age="44", income="40000"),
+            person("X1", age=None, income=None),  # no band: overall median age
+        )
+    )
     by_id = {row["customer_id"]: row for row in profiles.to_dicts()}
     known_ages = [20, 30, 60, 70, 44]
     known_incomes = [10000, 15000, 12000, 90000, 100000, 80000, 40000]
@@ -187,7 +201,7 @@ def test_clean_profiles_match_the_generators_truth(sample: Path) -> None:
         customer, records = truth[row["customer_id"]], [fields for _, fields in raw[row["customer_id"]]]
 
         def given(field: str) -> list[str]:
-            return [fields[field] for fields in records if fields[field].strip()]
+            return [fields[field] for fields in records if fields[field].strip()]  # noqa: B023  used in the loop
 
         mobiles = [text for text in given("mobile") if len(re.sub(r"\D", "", text)) >= 10]
         assert row["mobile_e164"] == (customer["mobile_e164"] if mobiles else None), row

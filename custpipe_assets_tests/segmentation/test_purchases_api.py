@@ -6,6 +6,7 @@ normalised with phonenumbers, dates parsed by hand, personas read back from the 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import socket
@@ -18,8 +19,8 @@ import polars as pl
 import pytest
 import requests
 
-from custpipe_assets.segmentation.purchases_client import PurchasesApiError, fetch_purchases
 from custpipe_assets.sample.purchases_service import parse_faults, start_service
+from custpipe_assets.segmentation.purchases_client import PurchasesApiError, fetch_purchases
 
 HISTORY_START = date(2018, 9, 3)
 RANGE_START = HISTORY_START - timedelta(days=5)
@@ -174,7 +175,7 @@ def test_personas_drive_behaviour(landing, expected_records) -> None:
 def test_dirt_is_present_and_rare(landing, expected_records) -> None:
     persona_by_mobile = landing[1]
     total = len(expected_records)
-    repeated = sum(a == b for a, b in zip(expected_records, expected_records[1:], strict=False))
+    repeated = sum(a == b for a, b in itertools.pairwise(expected_records))
     null_amounts = sum(record["amount"] is None for record in expected_records)
     date_only = sum(bool(re.fullmatch(r"\d{4}-\d\d-\d\d", record["date"])) for record in expected_records)
     day_first = sum(bool(re.fullmatch(r"\d\d/\d\d/\d{4}", record["date"])) for record in expected_records)
@@ -201,7 +202,9 @@ def test_missing_customer_list_serves_empty_history(tmp_path: Path, caplog: pyte
 
 def test_unknown_persona_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "_stand_in").mkdir()
-    (tmp_path / "_stand_in" / "store_customers.csv").write_text("customer_id,mobile_e164,persona\nC1,+447700900001,vip\n")
+    (tmp_path / "_stand_in" / "store_customers.csv").write_text(
+        "customer_id,mobile_e164,persona\nC1,+447700900001,vip\n"
+    )
     with pytest.raises(ValueError, match=r"line 2: unknown persona 'vip'"):
         start_service(tmp_path)
 
@@ -321,9 +324,11 @@ def test_permanent_500_is_an_error_naming_url_and_status(landing) -> None:
 
 
 def test_permanent_timeout_is_an_error(landing) -> None:
-    with start_service(landing[0], faults="timeout:*", fault_sleep_s=1.0) as running:
-        with pytest.raises(PurchasesApiError, match=r"page 1 failed .*Read timed out"):
-            fetch_purchases(running.url, RANGE_START, RANGE_END, **FAST | {"retries": 1, "timeout_s": 0.2})
+    with (
+        start_service(landing[0], faults="timeout:*", fault_sleep_s=1.0) as running,
+        pytest.raises(PurchasesApiError, match=r"page 1 failed .*Read timed out"),
+    ):
+        fetch_purchases(running.url, RANGE_START, RANGE_END, **FAST | {"retries": 1, "timeout_s": 0.2})
 
 
 def test_connection_refused_is_retried_then_an_error(caplog: pytest.LogCaptureFixture) -> None:
@@ -331,9 +336,11 @@ def test_connection_refused_is_retried_then_an_error(caplog: pytest.LogCaptureFi
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    with caplog.at_level(logging.WARNING, logger="urllib3"):
-        with pytest.raises(PurchasesApiError, match=re.escape(f"GET {url}/purchases page 1 failed")):
-            fetch_purchases(url, RANGE_START, RANGE_END, **FAST | {"retries": 2})
+    with (
+        caplog.at_level(logging.WARNING, logger="urllib3"),
+        pytest.raises(PurchasesApiError, match=re.escape(f"GET {url}/purchases page 1 failed")),
+    ):
+        fetch_purchases(url, RANGE_START, RANGE_END, **FAST | {"retries": 2})
     connection_retries = [record for record in caplog.records if "NewConnectionError" in record.getMessage()]
     assert len(connection_retries) == 2
 

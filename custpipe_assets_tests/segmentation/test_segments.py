@@ -20,14 +20,12 @@ import polars as pl
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from custpipe_assets.segmentation import features as feature_module
-from custpipe_assets.segmentation import profiles
-from custpipe_assets.purchases import reference
-from custpipe_assets.segmentation import store_purchases
-from custpipe_assets.purchases import transactions
+from custpipe_assets.purchases import reference, transactions
 from custpipe_assets.sample.customers import SCALES, generate_customers_landing
-from custpipe_assets.segmentation.purchases_client import fetch_purchases
 from custpipe_assets.sample.purchases_service import start_service
+from custpipe_assets.segmentation import features as feature_module
+from custpipe_assets.segmentation import profiles, store_purchases
+from custpipe_assets.segmentation.purchases_client import fetch_purchases
 from custpipe_assets.segmentation.segments import (
     SEGMENT_METRICS_SCHEMA,
     SEGMENTS_SCHEMA,
@@ -140,17 +138,19 @@ def hand_made_features(groups: dict[str, tuple[float, float, int, int]], per_gro
     for group, (spend, frequency, purchases, recency) in groups.items():
         for index in range(per_group):
             wobble = rng.uniform(0.9, 1.1)
-            rows.append({
-                "customer_id": f"{group}-{index:02d}",
-                "total_spend": Decimal(str(round(spend * wobble, 2))),
-                "purchase_frequency": frequency * wobble,
-                "avg_transaction_value": spend * wobble / purchases,
-                "recency_days": int(recency * wobble),
-                "clv": spend * wobble * 13,
-                "age_scaled": rng.normal(),
-                "income_scaled": rng.normal(),
-                "gender_female": int(rng.integers(0, 2)),
-            })
+            rows.append(
+                {
+                    "customer_id": f"{group}-{index:02d}",
+                    "total_spend": Decimal(str(round(spend * wobble, 2))),
+                    "purchase_frequency": frequency * wobble,
+                    "avg_transaction_value": spend * wobble / purchases,
+                    "recency_days": int(recency * wobble),
+                    "clv": spend * wobble * 13,
+                    "age_scaled": rng.normal(),
+                    "income_scaled": rng.normal(),
+                    "gender_female": int(rng.integers(0, 2)),
+                }
+            )
     return pl.DataFrame(rows).cast({"total_spend": feature_module.MONEY, "gender_female": pl.Int8})
 
 

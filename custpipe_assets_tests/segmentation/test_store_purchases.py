@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 import requests
 
-from custpipe_assets.segmentation.purchases_client import PURCHASES_SCHEMA, fetch_purchases
 from custpipe_assets.sample.purchases_service import start_service
+from custpipe_assets.segmentation.purchases_client import PURCHASES_SCHEMA, fetch_purchases
 from custpipe_assets.segmentation.store_purchases import (
     MATCHED_SCHEMA,
     STORE_QUARANTINE_REASONS,
@@ -43,22 +43,22 @@ def raw(*records: tuple[str | None, str | None, float | None, str]) -> pl.DataFr
 
 def test_each_record_is_matched_or_quarantined_under_its_first_broken_rule() -> None:
     records = raw(
-        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Leeds"),          # 1 matched
-        ("07363 230310", "2018-09-04", 20.0, "Leeds"),               # 2 matched: national format, date only
-        ("0044 7852 722458", "05/09/2018", 7.25, "Leeds"),           # 3 matched: 00 prefix, day-first date
-        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Leeds"),          # 4 exact repeat of 1
-        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Bristol"),        # 5 another store: not a duplicate
-        (MOBILE_A, "yesterday", 3.0, "Leeds"),                       # 6
-        (MOBILE_A, "2018-09-10T00:00:00Z", 3.0, "Leeds"),           # 7 next week
-        (MOBILE_A, "2018-09-02T23:59:00Z", 3.0, "Leeds"),           # 8 previous week
-        (MOBILE_A, "2018-09-06T10:00:00Z", None, "Leeds"),          # 9
+        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Leeds"),  # 1 matched
+        ("07363 230310", "2018-09-04", 20.0, "Leeds"),  # 2 matched: national format, date only
+        ("0044 7852 722458", "05/09/2018", 7.25, "Leeds"),  # 3 matched: 00 prefix, day-first date
+        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Leeds"),  # 4 exact repeat of 1
+        (MOBILE_A, "2018-09-03T14:05:00Z", 12.5, "Bristol"),  # 5 another store: not a duplicate
+        (MOBILE_A, "yesterday", 3.0, "Leeds"),  # 6
+        (MOBILE_A, "2018-09-10T00:00:00Z", 3.0, "Leeds"),  # 7 next week
+        (MOBILE_A, "2018-09-02T23:59:00Z", 3.0, "Leeds"),  # 8 previous week
+        (MOBILE_A, "2018-09-06T10:00:00Z", None, "Leeds"),  # 9
         (MOBILE_A, "2018-09-06T10:00:00Z", float("nan"), "Leeds"),  # 10
-        (MOBILE_A, "2018-09-06T10:00:00Z", 0.0, "Leeds"),           # 11
-        (MOBILE_A, "2018-09-06T10:00:00Z", -4.0, "Leeds"),          # 12
-        ("12", "2018-09-06T10:00:00Z", 4.0, "Leeds"),               # 13
-        (MOBILE_STRANGER, "2018-09-06T10:00:00Z", 4.0, "Leeds"),    # 14 nobody's mobile
-        (MOBILE_SHARED, "2018-09-06T10:00:00Z", 4.0, "Leeds"),      # 15 two customers' mobile
-        (MOBILE_A, "2018-09-09T23:59:59Z", 1.0, "Leeds"),           # 16 matched: last second of the week
+        (MOBILE_A, "2018-09-06T10:00:00Z", 0.0, "Leeds"),  # 11
+        (MOBILE_A, "2018-09-06T10:00:00Z", -4.0, "Leeds"),  # 12
+        ("12", "2018-09-06T10:00:00Z", 4.0, "Leeds"),  # 13
+        (MOBILE_STRANGER, "2018-09-06T10:00:00Z", 4.0, "Leeds"),  # 14 nobody's mobile
+        (MOBILE_SHARED, "2018-09-06T10:00:00Z", 4.0, "Leeds"),  # 15 two customers' mobile
+        (MOBILE_A, "2018-09-09T23:59:59Z", 1.0, "Leeds"),  # 16 matched: last second of the week
     )
     matched, quarantine = clean_store_purchases(records, WEEK, CUSTOMERS)
     assert matched.schema == MATCHED_SCHEMA and quarantine.schema == STORE_QUARANTINE_SCHEMA
@@ -70,15 +70,23 @@ def test_each_record_is_matched_or_quarantined_under_its_first_broken_rule() -> 
         (16, "C1", datetime(2018, 9, 9, 23, 59, 59), 1.0),
     ]
     assert quarantine.select(pl.col("position").str.extract(r"record (\d+)$").cast(pl.Int64), "reason").rows() == [
-        (4, "duplicate"), (6, "invalid_date"), (7, "purchase_outside_week"), (8, "purchase_outside_week"),
-        (9, "missing_amount"), (10, "invalid_amount"), (11, "non_positive_amount"), (12, "non_positive_amount"),
-        (13, "invalid_mobile"), (14, "unknown_mobile"), (15, "ambiguous_mobile"),
+        (4, "duplicate"),
+        (6, "invalid_date"),
+        (7, "purchase_outside_week"),
+        (8, "purchase_outside_week"),
+        (9, "missing_amount"),
+        (10, "invalid_amount"),
+        (11, "non_positive_amount"),
+        (12, "non_positive_amount"),
+        (13, "invalid_mobile"),
+        (14, "unknown_mobile"),
+        (15, "ambiguous_mobile"),
     ]
     assert set(quarantine["reason"]) <= set(STORE_QUARANTINE_REASONS)
     # the served text travels with the rejected record
     assert quarantine.filter(pl.col("position") == "page 1 record 6").select("source_file", "raw").row(0) == (
-        "api:/purchases", json.dumps({"mobile": MOBILE_A, "date": "yesterday", "amount": 3.0, "store": "Leeds"},
-                                     separators=(",", ":"))
+        "api:/purchases",
+        json.dumps({"mobile": MOBILE_A, "date": "yesterday", "amount": 3.0, "store": "Leeds"}, separators=(",", ":")),
     )
     assert match_rate(matched, quarantine) == 5 / 6
 
@@ -183,7 +191,9 @@ def test_weeks_fetched_from_the_bundled_service_are_fully_accounted_for(landing)
 
             verdicts = expected_outcome(served(service.url, week, week + timedelta(days=7)), week, customer_by_mobile)
             outcome = dict(matched.select("record_number", "customer_id").rows())
-            outcome |= dict(quarantine.select(pl.col("position").str.extract(r"record (\d+)$").cast(pl.Int64), "reason").rows())
+            outcome |= dict(
+                quarantine.select(pl.col("position").str.extract(r"record (\d+)$").cast(pl.Int64), "reason").rows()
+            )
             assert [outcome[number] for number in range(1, fetched.height + 1)] == verdicts
             reasons_seen |= set(quarantine["reason"])
             served_mobiles = fetched.get_column("mobile").gather(matched.get_column("record_number") - 1)

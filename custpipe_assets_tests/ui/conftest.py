@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +38,14 @@ ARTIFACTS_DIR = REPO_ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling Google services, which this closed network refuses.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
 # The UI is a React app fed by GraphQL; on 2 busy cores a first page can take tens of seconds.
@@ -123,7 +129,9 @@ def wait_for_server(process: subprocess.Popen, base_url: str, log_path: Path) ->
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"dagster dev did not answer on {base_url} in {SERVER_START_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}")
+    raise TimeoutError(
+        f"dagster dev did not answer on {base_url} in {SERVER_START_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}"
+    )
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
@@ -133,14 +141,10 @@ def stop_process_group(process: subprocess.Popen) -> None:
     """
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=SERVER_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
@@ -150,14 +154,20 @@ def chromium() -> Path:
 
 
 @contextmanager
-def running_dagster_dev(settings: Settings, dagster_home: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen]:
+def running_dagster_dev(
+    settings: Settings, dagster_home: Path, port: int, log_path: Path
+) -> Iterator[subprocess.Popen]:
     """`dagster dev` in a session of its own, its whole process group ended however the block exits."""
     dagster = Path(sys.executable).with_name("dagster")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(dagster), "dev", "-w", str(WORKSPACE_YAML), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env={**settings.environment(), "DAGSTER_HOME": str(dagster_home)},
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env={**settings.environment(), "DAGSTER_HOME": str(dagster_home)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield process
@@ -171,8 +181,13 @@ def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
     no file is still being copied), then `dagster dev` over the same landing folder, warehouse and instance.
     """
     root = tmp_path_factory.mktemp("dagster_ui")
-    settings = Settings(landing_dir=root / "landing", warehouse=root / "warehouse.duckdb", first_week=DEFAULT_FIRST_WEEK,
-                        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet", reports_dir=root / "reports")
+    settings = Settings(
+        landing_dir=root / "landing",
+        warehouse=root / "warehouse.duckdb",
+        first_week=DEFAULT_FIRST_WEEK,
+        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet",
+        reports_dir=root / "reports",
+    )
     generate_sample(settings.landing_dir, seed=7, first_week=settings.first_week)
     landed = time.time() - 3600
     for path in settings.landing_dir.rglob("*"):

@@ -114,7 +114,10 @@ def test_checks_tab_shows_each_check_result(dagster_ui, page, screenshot):
     for name in check_names:
         label = f"{asset_key.to_user_string()}:{name}"
         expected[name] = (
-            WARNED_BADGE if label in history.checks_warned else FAILED_BADGE if label in history.checks_failed
+            WARNED_BADGE
+            if label in history.checks_warned
+            else FAILED_BADGE
+            if label in history.checks_failed
             else PASSED_BADGE
         )
     loyalty_warns = has_unusable_loyalty_score(dagster_ui.settings.landing_dir / CUSTOMERS_FILE)
@@ -148,7 +151,6 @@ def test_automation_page_lists_every_schedule_and_sensor(dagster_ui, page, scree
     screenshot("4-automation-schedules-and-sensors")
 
 
-
 def sensor_ticks(instance: dg.DagsterInstance) -> dict[str, list]:
     """Every sensor's ticks so far (newest first), from the instance the daemon records them in."""
     from dagster._core.scheduler.instigation import InstigatorType
@@ -176,9 +178,11 @@ def test_make_run_then_make_dev_starts_no_run(dagster_ui, page, screenshot):
             assert not tick.run_ids and not tick.run_requests, f"{name} requested runs {tick.run_ids}"
             assert not tick.requested_asset_materialization_count, f"{name} requested {tick.requested_asset_keys}"
     main_job_runs = {run.run_id for run in dagster_ui.history.runs}
-    started_since = [record.dagster_run for record in dagster_ui.instance.get_run_records()
-                     if record.dagster_run.run_id not in main_job_runs
-                     and record.dagster_run.tags.get("dagster/from_ui") != "true"]
+    started_since = [
+        record.dagster_run
+        for record in dagster_ui.instance.get_run_records()
+        if record.dagster_run.run_id not in main_job_runs and record.dagster_run.tags.get("dagster/from_ui") != "true"
+    ]
     assert started_since == [], [(run.job_name, run.tags) for run in started_since]
     assert dagster_ui.instance.get_backfills() == []
 
@@ -230,7 +234,9 @@ def test_freshness_results_show_on_the_asset_pages(dagster_ui, page, screenshot)
     # the gold table's policy: refreshed since the last Monday 06:00 UTC deadline's window opened (04:00)?
     materialized = dagster_ui.instance.get_latest_materialization_event(segmentation.CUSTOMER_FEATURES).timestamp
     now = datetime.now(UTC)
-    deadline = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), UTC) + timedelta(hours=6)
+    deadline = datetime.combine(now.date() - timedelta(days=now.weekday()), datetime.min.time(), UTC) + timedelta(
+        hours=6
+    )
     deadline -= timedelta(days=7) if deadline > now else timedelta(0)
     window_opened = deadline - GOLD_FRESHNESS.lower_bound_delta
     expected = "Passing" if materialized >= window_opened.timestamp() else "Failing"
