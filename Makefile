@@ -45,6 +45,7 @@ format: setup  ## apply ruff's fixes and formatting
 	$(BIN)/ruff format custpipe_assets custpipe_assets_tests benchmarks
 
 validate: setup  ## Dagster loads the code location the way `dagster dev` does
+	$(BIN)/python -c "from custpipe_assets.run import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000 over the same instance `make run` records into
