@@ -28,13 +28,14 @@ from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
 WAYS = ("pipeline", "dagster", "duckdb", "pandas", "end_to_end")
 COUNT_FILES = ("customers.csv", "products.csv", "transactions")  # the weekly-count sources, without the others
+# The real exports end lines with \r\r\n: split on \n, strip the \r left on the last field.
 REFERENCE_SQL = """
 with customers as (
-    select customer_id, any_value(try_cast(loyalty_score as double) order by customer_id) as loyalty_score
-    from read_csv('{landing}/customers.csv', all_varchar = true) group by customer_id
+    select customer_id, any_value(try_cast(rtrim(loyalty_score, chr(13)) as double) order by customer_id) as loyalty_score
+    from read_csv('{landing}/customers.csv', delim = ',', header = true, all_varchar = true, new_line = '\\n', strict_mode = false) group by customer_id
 ), products as (
-    select product_id, any_value(product_category) as product_category
-    from read_csv('{landing}/products.csv', all_varchar = true) group by product_id
+    select product_id, any_value(rtrim(product_category, chr(13))) as product_category
+    from read_csv('{landing}/products.csv', delim = ',', header = true, all_varchar = true, new_line = '\\n', strict_mode = false) group by product_id
 ), transactions as (
     select distinct customer_id, basket, date_of_purchase
     from read_json('{landing}/transactions/*/transactions.json', format = 'newline_delimited', ignore_errors = true,
