@@ -4,28 +4,19 @@ freshness checks."""
 import dagster as dg
 
 from custpipe_assets.conversions import assets, automation, checks
-from custpipe_assets.core.automation import domain_freshness
-from custpipe_assets.core.conventions import domain_definitions
-from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.automation import build_domain_defs
 from custpipe_assets.core.settings import Settings
 
 DOMAIN = "conversions"
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    partitions_def = weekly_partitions(settings.first_week)
-    jobs, schedules, sensors = automation.build_automation(partitions_def)
-    domain_assets = [
-        *assets.CONVERSION_REFERENCE_ASSETS,
-        *assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions"),
-    ]
-    freshness_checks, freshness_sensors = domain_freshness(DOMAIN, domain_assets)
-    return domain_definitions(
-        DOMAIN,
-        partitions_def,
-        assets=domain_assets,
-        checks=[*checks.build_checks(partitions_def), *freshness_checks],
-        jobs=jobs,
-        schedules=schedules,
-        sensors=[*sensors, *freshness_sensors],
+    def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+        return [
+            *assets.CONVERSION_REFERENCE_ASSETS,
+            *assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions"),
+        ]
+
+    return build_domain_defs(
+        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
     )

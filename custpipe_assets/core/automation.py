@@ -4,16 +4,18 @@ every domain."""
 
 import hashlib
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from custpipe_assets.core.arrivals import LandedFiles, detect_week_arrivals, monday_of
+from custpipe_assets.core.conventions import domain_definitions
 from custpipe_assets.core.landed_versions import recorded_fingerprint
 from custpipe_assets.core.landing import LandingResource
-from custpipe_assets.core.partitions import contiguous_week_ranges, week_range_tags
+from custpipe_assets.core.partitions import contiguous_week_ranges, week_range_tags, weekly_partitions
+from custpipe_assets.core.settings import Settings
 
 # No step retry policy: a step fails at once with its message (a format error does not get better by trying again).
 # Transient failures are retried where they happen: the warehouse waits for DuckDB's writer lock
@@ -260,3 +262,28 @@ def domain_freshness(domain: str, assets: Sequence[dg.AssetsDefinition]):
     """A domain's weekly freshness checks and the sensor that evaluates them between runs: (checks, sensors)."""
     checks = weekly_freshness_checks(assets)
     return checks, [freshness_sensor(f"{domain}_freshness", checks)] if checks else []
+
+
+def build_domain_defs(
+    domain: str,
+    settings: Settings,
+    *,
+    assets: Callable[[dg.PartitionsDefinition], list[dg.AssetsDefinition]],
+    checks: Callable[[dg.PartitionsDefinition], list[dg.AssetChecksDefinition]],
+    automation: Callable[[dg.PartitionsDefinition], tuple[list, list, list]],
+) -> dg.Definitions:
+    """A domain's Definitions from its parts, each built for the weekly partitions: its assets, checks, jobs,
+    schedules and sensors, plus the freshness checks of its weekly assets and the job over all of it."""
+    partitions_def = weekly_partitions(settings.first_week)
+    jobs, schedules, sensors = automation(partitions_def)
+    domain_assets = assets(partitions_def)
+    freshness_checks, freshness_sensors = domain_freshness(domain, domain_assets)
+    return domain_definitions(
+        domain,
+        partitions_def,
+        assets=domain_assets,
+        checks=[*checks(partitions_def), *freshness_checks],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[*sensors, *freshness_sensors],
+    )

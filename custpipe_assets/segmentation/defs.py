@@ -3,9 +3,7 @@ metrics, their automation and freshness checks. The purchase-history API resourc
 
 import dagster as dg
 
-from custpipe_assets.core.automation import domain_freshness
-from custpipe_assets.core.conventions import domain_definitions
-from custpipe_assets.core.partitions import weekly_partitions
+from custpipe_assets.core.automation import build_domain_defs
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.segmentation import assets, automation, checks
 
@@ -13,18 +11,11 @@ DOMAIN = "segmentation"
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    partitions_def = weekly_partitions(settings.first_week)
-    jobs, schedules, sensors = automation.build_automation(partitions_def)
-    domain_assets = automation.with_automation_conditions(
-        [*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)]
-    )
-    freshness_checks, freshness_sensors = domain_freshness(DOMAIN, domain_assets)
-    return domain_definitions(
-        DOMAIN,
-        partitions_def,
-        assets=domain_assets,
-        checks=[*checks.build_checks(partitions_def), *freshness_checks],
-        jobs=jobs,
-        schedules=schedules,
-        sensors=[*sensors, *freshness_sensors],
+    def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+        return automation.with_automation_conditions(
+            [*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)]
+        )
+
+    return build_domain_defs(
+        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
     )
