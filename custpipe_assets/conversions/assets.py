@@ -91,7 +91,8 @@ def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: Lan
         "quarantine": dg.AssetOut(
             key=MAPPING_QUARANTINE,
             kinds=KINDS,
-            description="Rejected mapping lines (repeats, contradictions, blanks) with line, raw text and reason.",
+            description="Rejected mapping lines (repeats, contradictions, blanks) in the core quarantine contract: "
+            "file, line, reason code, detail (the line kept), raw line.",
         ),
     },
     ins={"bronze": dg.AssetIn(BRONZE_MAPPING)},
@@ -193,7 +194,8 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
             "quarantine": dg.AssetOut(
                 key=CONVERSION_QUARANTINE,
                 kinds=KINDS,
-                description="Every rejected conversion and broker line of the week: source, file, line, raw line, reason.",
+                description="Every rejected conversion and broker line of the week in the core quarantine contract: file "
+                "(its folder names the source), line, reason code, detail (the line kept), raw line.",
             ),
         },
         ins={
@@ -210,20 +212,20 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
     ) -> Iterator[dg.Output]:
         rejected = SetAsidePerWeek(bronze_conversions.weeks)  # both sources' rejects, for the quarantine output
 
-        def cleaner(source: str, clean: Callable[[pl.DataFrame], transforms.Cleaned]):
+        def cleaner(clean: Callable[[pl.DataFrame], transforms.Cleaned]):
             def clean_week(week: date, bronze: pl.DataFrame) -> pl.DataFrame:
                 cleaned = clean(bronze)
-                rejected.keep(week, cleaned.quarantine.select(pl.lit(source).alias("source"), pl.all()))
+                rejected.keep(week, cleaned.quarantine)
                 return cleaned.rows
 
             return clean_week
 
         yield dg.Output(
-            bronze_conversions.map(cleaner("conversions", lambda rows: transforms.clean_conversions(rows, mapping))),
+            bronze_conversions.map(cleaner(lambda rows: transforms.clean_conversions(rows, mapping))),
             output_name="conversions",
         )
         yield dg.Output(
-            bronze_registrations.map(cleaner("registrations", transforms.clean_broker_registrations)),
+            bronze_registrations.map(cleaner(transforms.clean_broker_registrations)),
             output_name="registrations",
         )
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures

@@ -8,7 +8,8 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.conversions import assets, delay, matching
+from custpipe_assets.conversions import assets, delay, matching, transforms
+from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
     reconciliation_check,
@@ -18,18 +19,9 @@ from custpipe_assets.core.checks import (
 )
 from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
 from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
 
-CLEANING_REASONS = [
-    "invalid_id",
-    "invalid_created_at",
-    "invalid_is_mobile",
-    "invalid_timestamp",
-    "missing_value",
-    "duplicate",
-    "duplicate_id",
-    "conflicting_mapping",
-]
 BRONZE_LINES = pa.DataFrameSchema(
     {
         "week_start": pa.Column(pl.Date),
@@ -72,14 +64,14 @@ REGISTRATIONS = pa.DataFrameSchema(
     },
     description="One row per kept broker line; country codes are ISO 3166 alpha-2 or null; score an integer or null.",
 )
-QUARANTINE = pa.DataFrameSchema(
-    {
-        "source": pa.Column(pl.String, pa.Check.isin(["conversions", "registrations"])),
-        "source_file": pa.Column(pl.String),
-        "line_number": pa.Column(pl.Int64, pa.Check.ge(2)),
-        "reason": pa.Column(pl.String, pa.Check.isin([*READ_ISSUES, *CLEANING_REASONS])),
-    },
-    description="Every rejected line names its source, file, data line and a known reason.",
+QUARANTINE = quarantine_check_schema(
+    transforms.CONVERSION_QUARANTINE_REASONS,
+    weekly=True,
+    description="Every rejected conversion or broker line names its week, file (the source's folder), line and a known reason.",
+)
+MAPPING_QUARANTINE = quarantine_check_schema(
+    transforms.MAPPING_QUARANTINE_REASONS,
+    description="Every rejected mapping line names its file, line and a known reason.",
 )
 MATCHES = pa.DataFrameSchema(
     {
@@ -94,8 +86,9 @@ MATCHES = pa.DataFrameSchema(
 
 
 def _weekly_reconciliation(
-    silver: dg.AssetKey, bronze: dg.AssetKey, source: str, partitions_def
+    silver: dg.AssetKey, bronze: dg.AssetKey, source: str, folder: str, partitions_def
 ) -> dg.AssetChecksDefinition:
+    """Per week, bronze lines = silver rows + the quarantine rows whose `source_file` is in the source's folder."""
     silver_table, bronze_table = table_name(silver), table_name(bronze)
     return reconciliation_check(
         silver,
@@ -103,7 +96,7 @@ def _weekly_reconciliation(
         description=f"Per week: landed {source} lines ({bronze_table}) = {silver_table} rows + quarantined {source} lines.",
         rows_in_sql=weekly_row_count_sql(bronze_table),
         rows_out_sql=weekly_row_count_sql(silver_table),
-        rows_quarantined_sql=weekly_row_count_sql("silver.conversion_quarantine", f"source = '{source}'"),
+        rows_quarantined_sql=weekly_row_count_sql("silver.conversion_quarantine", f"source_file like '{folder}/%'"),
         partitions_def=partitions_def,
         additional_deps=[bronze, assets.CONVERSION_QUARANTINE],
     )
@@ -184,11 +177,14 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.SILVER_CONVERSIONS, CONVERSIONS, **weekly),
         schema_check(assets.SILVER_REGISTRATIONS, REGISTRATIONS, **weekly),
         schema_check(assets.CONVERSION_QUARANTINE, QUARANTINE, **weekly),
+        schema_check(assets.MAPPING_QUARANTINE, MAPPING_QUARANTINE),
         schema_check(assets.CONVERSION_MATCHES, MATCHES, **weekly),
         delay_steady_check(partitions_def),
-        _weekly_reconciliation(assets.SILVER_CONVERSIONS, assets.BRONZE_CONVERSIONS, "conversions", partitions_def),
         _weekly_reconciliation(
-            assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", partitions_def
+            assets.SILVER_CONVERSIONS, assets.BRONZE_CONVERSIONS, "conversions", CONVERSIONS_DIR, partitions_def
+        ),
+        _weekly_reconciliation(
+            assets.SILVER_REGISTRATIONS, assets.BRONZE_REGISTRATIONS, "registrations", BROKER_DIR, partitions_def
         ),
         reconciliation_check(
             assets.SILVER_MAPPING,

@@ -12,7 +12,10 @@ with no readable time belongs to the week of the nearest dated line above it in 
 above), and in a file without any dated line to the week the file was last modified (landed). So every landed
 line is in exactly one week, and a week's lines are its silver rows plus its quarantine rows.
 
-Every rejected line is a quarantine row `source_file, line_number, raw, reason`. Reasons:
+Every rejected line is a quarantine row in the core contract (`core/quarantine.py`): `week_start` (batch lines
+only), `source_file` (`conversions/<file>`, `broker_data/<file>` or the mapping file, so it names the source),
+`line_number`, `position` (null: a line is the record), `reason`, `detail` (for a duplicate, the line kept) and
+`raw` (the line as landed). Reasons:
 - reading: `wrong_header` (every data line of a file whose header is not the expected columns, e.g. written
   with the wrong separator), `invalid_utf8`, `blank_line`, `unparseable` (broken quoting), `too_many_fields`,
   `too_few_fields`;
@@ -51,7 +54,8 @@ from custpipe_assets.conversions.formats import (
     SOURCE_DIR,
 )
 from custpipe_assets.core.arrivals import monday_of
-from custpipe_assets.core.csv_reader import bronze_csv_schema, read_csv_export
+from custpipe_assets.core.csv_reader import READ_ISSUES, bronze_csv_schema, read_csv_export
+from custpipe_assets.core.quarantine import as_quarantine
 
 FILES_SCHEMA = {
     "source_file": pl.String,
@@ -62,6 +66,17 @@ FILES_SCHEMA = {
 }
 # unix seconds outside [2000-01-01, 2100-01-01) are not registration times (milliseconds, typos)
 TIMESTAMP_RANGE = (946_684_800, 4_102_444_800)
+# the quarantine reason codes (checked by the quarantine tables' schema checks): read issues, then cleaning rules
+CONVERSION_QUARANTINE_REASONS = (
+    *READ_ISSUES,
+    "invalid_id",
+    "invalid_created_at",
+    "invalid_is_mobile",
+    "invalid_timestamp",
+    "duplicate",
+    "duplicate_id",
+)
+MAPPING_QUARANTINE_REASONS = (*READ_ISSUES, "missing_value", "duplicate", "conflicting_mapping")
 BOOLEAN_WORDS = {"1": True, "true": True, "t": True, "yes": True, "0": False, "false": False, "f": False, "no": False}
 
 
@@ -346,27 +361,31 @@ def _judge_duplicates(
     frame: pl.DataFrame, *, key: str, content: str, conflict_reason: str = "duplicate_id"
 ) -> pl.DataFrame:
     """Among rows without a reason yet, keep the first landed per key; later ones are `duplicate` when their
-    content equals the kept row's, else conflict_reason."""
+    content equals the kept row's, else conflict_reason, with the kept line in `detail`."""
     valid = frame.filter(pl.col("reason").is_null()).sort("source_file", "line_number")
     valid = valid.with_columns(
         first_content=pl.col(content).first().over(key),
+        first_line=pl.format("kept {} line {}", "source_file", "line_number").first().over(key),
         is_first=pl.col(key).is_first_distinct(),
     ).with_columns(
         reason=pl.when(pl.col("is_first"))
         .then(None)
         .when(pl.col(content) == pl.col("first_content"))
         .then(pl.lit("duplicate"))
-        .otherwise(pl.lit(conflict_reason))
+        .otherwise(pl.lit(conflict_reason)),
+        detail=pl.when(pl.col("is_first")).then(None).otherwise(pl.col("first_line")),
     )
-    return pl.concat([frame.filter(pl.col("reason").is_not_null()), valid.drop("first_content", "is_first")])
+    invalid = frame.filter(pl.col("reason").is_not_null()).with_columns(detail=pl.lit(None, pl.String))
+    return pl.concat([invalid, valid.drop("first_content", "first_line", "is_first")])
 
 
 def _quarantine_from(bronze: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
-    """Rejected rows as quarantine rows: the line as landed, its reason, and its week when bronze has one."""
-    rejected = judged.filter(pl.col("reason").is_not_null()).select("source_file", "line_number", "reason")
-    week = ["week_start"] if "week_start" in bronze.columns else []
-    return (
+    """Rejected rows in the core quarantine contract: the line as landed, its reason and detail, and its week
+    when bronze has one (the weekly batch tables)."""
+    rejected = judged.filter(pl.col("reason").is_not_null()).select("source_file", "line_number", "reason", "detail")
+    return as_quarantine(
         bronze.join(rejected, on=["source_file", "line_number"], how="inner")
-        .select(*week, "source_file", "line_number", pl.col("raw_line").alias("raw"), "reason")
-        .sort("source_file", "line_number")
+        .with_columns(pl.col("raw_line").alias("raw"))
+        .sort("source_file", "line_number"),
+        weekly="week_start" in bronze.columns,
     )

@@ -31,6 +31,7 @@ from custpipe_assets.conversions.transforms import (
     read_page_category_mapping,
     unmapped_measurement_categories,
 )
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA
 
 CONVERSIONS_HEADER = "id;session_id;country_name;is_mobile;ui_element;created_at;measurement_category"
 BROKER_HEADER = "timestamp,country_residency,ip_country,important_score"
@@ -190,10 +191,13 @@ def test_conversions_are_typed_and_bad_rows_quarantined_with_reasons():
             7,
         ),
     ]
-    assert cleaned.quarantine.select("line_number", "reason").rows() == [
-        (4, "invalid_id"),
-        (5, "invalid_created_at"),
-        (6, "invalid_is_mobile"),
+    # the core quarantine contract (this bronze has no week_start, so neither has its quarantine): a line is the
+    # record (no position); only a duplicate has a detail
+    assert cleaned.quarantine.schema == QUARANTINE_SCHEMA
+    assert cleaned.quarantine.select("line_number", "position", "reason", "detail").rows() == [
+        (4, None, "invalid_id", None),
+        (5, None, "invalid_created_at", None),
+        (6, None, "invalid_is_mobile", None),
     ]
     assert unmapped_measurement_categories(cleaned.rows).rows() == [("'; DROP TABLE x;--", 1)]
     assert unresolved_country_names(cleaned.rows, "country_name", "country_code").rows() == [("Kosovo", 1)]
@@ -214,9 +218,10 @@ def test_duplicate_conversion_ids_keep_the_first_landed_row():
     assert cleaned.rows.select("conversion_id", "country_code", "source_file", "line_number").rows() == [
         (20, "DE", "conversions/conversions_2018-09-03.csv", 2)
     ]
-    assert cleaned.quarantine.select("source_file", "line_number", "reason").rows() == [
-        ("conversions/conversions_2018-09-03.csv", 3, "duplicate_id"),
-        ("conversions/conversions_2018-09-17.csv", 2, "duplicate"),
+    kept = "kept conversions/conversions_2018-09-03.csv line 2"
+    assert cleaned.quarantine.select("source_file", "line_number", "reason", "detail").rows() == [
+        ("conversions/conversions_2018-09-03.csv", 3, "duplicate_id", kept),
+        ("conversions/conversions_2018-09-17.csv", 2, "duplicate", kept),
     ]
 
 
@@ -231,9 +236,9 @@ def test_quarantine_keeps_each_rejected_line_exactly_as_landed(tmp_path):
     _write(tmp_path / "conversions", "a.csv", "\n".join(lines) + "\n")
     read = read_batch_folder(tmp_path / "conversions", separator=";", columns=CONVERSION_COLUMNS)
     cleaned = clean_conversions(read.rows, MAPPING)
-    assert cleaned.quarantine.select("line_number", "raw", "reason").rows() == [
-        (3, lines[2], "duplicate"),
-        (4, lines[3], "too_many_fields"),
+    assert cleaned.quarantine.select("source_file", "line_number", "raw", "reason", "detail").rows() == [
+        ("conversions/a.csv", 3, lines[2], "duplicate", "kept conversions/a.csv line 2"),
+        ("conversions/a.csv", 4, lines[3], "too_many_fields", None),
     ]
     assert cleaned.rows.select("conversion_id", "is_mobile").rows() == [(30, True), (32, True)]
 
@@ -273,10 +278,10 @@ def test_broker_rows_are_typed_exact_duplicates_removed_and_junk_scores_nulled_w
         ("broker_data/a.csv:4", datetime.fromtimestamp(1536000060, tz=UTC), date(2018, 9, 3), "CZ", "VN", 7, None),
     ]
     assert cleaned.rows.get_column("registered_at").dtype == pl.Datetime("us", "UTC")
-    assert cleaned.quarantine.select("source_file", "line_number", "reason").rows() == [
-        ("broker_data/a.csv", 5, "invalid_timestamp"),
-        ("broker_data/a.csv", 6, "invalid_timestamp"),
-        ("broker_data/b.csv", 2, "duplicate"),
+    assert cleaned.quarantine.select("source_file", "line_number", "reason", "detail").rows() == [
+        ("broker_data/a.csv", 5, "invalid_timestamp", None),
+        ("broker_data/a.csv", 6, "invalid_timestamp", None),
+        ("broker_data/b.csv", 2, "duplicate", "kept broker_data/a.csv line 2"),
     ]
 
 
@@ -298,10 +303,12 @@ def test_mapping_repeats_contradictions_and_blanks_are_quarantined():
         ("broker_review", "review_page"),
         ("education", "glossary"),
     ]
-    assert cleaned.quarantine.select("line_number", "reason").rows() == [
-        (3, "duplicate"),
-        (4, "conflicting_mapping"),
-        (5, "missing_value"),
+    # not weekly: the contract without week_start; both later review_page lines name the one kept
+    assert cleaned.quarantine.schema == QUARANTINE_SCHEMA
+    assert cleaned.quarantine.select("source_file", "line_number", "reason", "detail", "raw").rows() == [
+        ("m.csv", 3, "duplicate", "kept m.csv line 2", "broker_review;review_page"),
+        ("m.csv", 4, "conflicting_mapping", "kept m.csv line 2", "education;review_page"),
+        ("m.csv", 5, "missing_value", None, ";glossary"),
     ]
 
 

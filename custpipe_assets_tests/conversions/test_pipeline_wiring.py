@@ -11,6 +11,7 @@ import pytest
 from custpipe_assets.conversions.automation import WEEKLY_CONVERSIONS_JOB
 from custpipe_assets.conversions.matching import match_quality
 from custpipe_assets.core.partitions import week_range_tags
+from custpipe_assets.core.quarantine import WEEKLY_QUARANTINE_SCHEMA
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.definitions import build_definitions
@@ -130,6 +131,7 @@ def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_wee
             "silver/broker_registrations:reconciles",
             "silver/page_category_mapping:reconciles",
             "silver/conversion_quarantine:schema",
+            "silver/page_category_mapping_quarantine:schema",
             "bronze/conversions:schema",
             "bronze/broker_registrations:schema",
             "bronze/conversion_source_files:schema",
@@ -137,11 +139,13 @@ def test_a_late_sunday_conversion_gets_its_monday_registration_once_the_next_wee
         ):
             assert name in checks
 
-        quarantine = warehouse.read("silver.conversion_quarantine").sort("source", "line_number")
-        assert quarantine.select("week_start", "source", "line_number", "reason").rows() == [
-            (date(2018, 9, 3), "conversions", 4, "duplicate_id"),
-            (date(2018, 9, 10), "conversions", 5, "too_many_fields"),
-            (date(2018, 9, 10), "registrations", 4, "duplicate"),
+        # the core quarantine contract: the source is the folder in source_file; a duplicate names the line kept
+        quarantine = warehouse.read("silver.conversion_quarantine").sort("source_file", "line_number")
+        assert quarantine.columns == list(WEEKLY_QUARANTINE_SCHEMA.names())
+        assert quarantine.select("week_start", "source_file", "line_number", "reason", "detail").rows() == [
+            (date(2018, 9, 10), "broker_data/export_1.csv", 4, "duplicate", "kept broker_data/export_1.csv line 3"),
+            (date(2018, 9, 3), "conversions/batch_1.csv", 4, "duplicate_id", "kept conversions/batch_1.csv line 3"),
+            (date(2018, 9, 10), "conversions/batch_1.csv", 5, "too_many_fields", None),
         ]
         counts = warehouse.table_counts()
         # re-running a stretch of weeks replaces it: nothing doubles
