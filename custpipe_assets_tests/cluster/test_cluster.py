@@ -18,8 +18,6 @@ import pytest
 
 from custpipe_assets.core.warehouse import Warehouse
 
-from .conftest import expected_counts
-
 pytestmark = pytest.mark.slow
 
 WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
@@ -98,7 +96,7 @@ def gold_counts(warehouse: Warehouse) -> tuple[Counter, int]:
     return counts, gold.height
 
 
-def test_two_weeks_at_once_then_a_week_twice_match_the_oracle(cluster):
+def test_two_weeks_at_once_then_a_week_twice_match_the_oracle(cluster, expected_counts_of):
     results = launch_at_once(cluster, WEEK_1, WEEK_2)
     for result in results:
         assert result.returncode == 0, result.stdout[-4000:]
@@ -121,7 +119,7 @@ def test_two_weeks_at_once_then_a_week_twice_match_the_oracle(cluster):
     expected = Counter(
         {
             key: count
-            for key, count in expected_counts(Path(cluster.environment["CUSTPIPE_LANDING_DIR"])).items()
+            for key, count in expected_counts_of(Path(cluster.environment["CUSTPIPE_LANDING_DIR"])).items()
             if key[0] in (WEEK_1, WEEK_2)
         }
     )

@@ -17,7 +17,7 @@ from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
 from custpipe_assets.run import run_everything
 from custpipe_assets.sample import generate_sample
 
-from .conftest import FIRST_WEEK, expected_counts
+from .conftest import FIRST_WEEK
 
 WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
 
@@ -113,7 +113,7 @@ def test_lock_keys_are_per_table_and_week():
 
 
 @pytest.mark.slow
-def test_the_purchases_domain_on_a_ducklake_matches_the_oracle(tmp_path):
+def test_the_purchases_domain_on_a_ducklake_matches_the_oracle(tmp_path, expected_counts_of):
     """The main job (every asset and check of the purchases domain) into a DuckLake: checks pass, counts match."""
     generate_sample(tmp_path / "landing", seed=11, first_week=FIRST_WEEK)
     settings = Settings(
@@ -136,4 +136,4 @@ def test_the_purchases_domain_on_a_ducklake_matches_the_oracle(tmp_path):
         }
     )
     assert gold.height == len(counts)
-    assert counts == expected_counts(settings.landing_dir)
+    assert counts == expected_counts_of(settings.landing_dir)
