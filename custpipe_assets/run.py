@@ -53,7 +53,6 @@ class DomainSources:
     name: str
     sources: tuple[str, ...]
     weekly_files: LandedFiles
-    needs: str = ""  # a further condition, said in words when it is not met
 
     def landed_files(self, landing_dir: Path) -> list[Path]:
         return sorted({path for pattern in self.sources for path in landing_dir.glob(pattern) if path.is_file()})
@@ -65,7 +64,6 @@ DOMAIN_SOURCES = (
     DomainSources("conversions", ("brokerchooser/**/*",), CONVERSION_FILES),
     DomainSources("product_views", ("amaro/**/*",), PRODUCT_VIEW_FILES),
 )
-LANDED_FILES = [domain.weekly_files for domain in DOMAIN_SOURCES]
 
 
 @dataclass

@@ -94,12 +94,14 @@ def pandera_schema(
 
 
 def _sql_result(
-    connection, table: str, cases: pl.DataFrame, weeks: list[date] | None, severity: dg.AssetCheckSeverity
+    connection,
+    table: str,
+    rows_checked: int,
+    cases: pl.DataFrame,
+    weeks: list[date] | None,
+    severity: dg.AssetCheckSeverity,
 ) -> dg.AssetCheckResult:
     """The same report as `SchemaValidation.result`, from the failure counts SQL found."""
-    rows_checked = int(cases["rows_checked"][0]) if "rows_checked" in cases.columns and cases.height else 0
-    if "rows_checked" not in cases.columns:  # a missing or mistyped column: nothing else was counted
-        rows_checked = 0
     samples = [
         failing_rows(connection, table, where, weeks).with_columns(pl.lit(f"{column}: {check}").alias("failed_check"))
         for column, check, where in cases.filter(pl.col("where").is_not_null())
@@ -174,9 +176,9 @@ def schema_check(
         store = warehouse.get()
         with store.connect() as connection:
             if table_exists(connection, table):
-                cases = validate_in_sql(connection, table, schema, weeks)
-                if cases is not None:  # every check translated: one SQL pass where the table lives
-                    return _sql_result(connection, table, cases, weeks, severity)
+                found = validate_in_sql(connection, table, schema, weeks)
+                if found is not None:  # every check translated: one SQL pass where the table lives
+                    return _sql_result(connection, table, *found, weeks, severity)
         validation = SchemaValidation()  # a custom check: Pandera on Polars, a week at a time
         for week_weeks in [None] if weeks is None else [[week] for week in weeks]:
             validation.add(schema, store.read(table, week_weeks))

@@ -21,6 +21,13 @@ import polars as pl
 from custpipe_assets.core.warehouse import PARTITION_COLUMN
 
 SAMPLE_ROWS = 10
+CASES_SCHEMA = {
+    "column": pl.String,
+    "check": pl.String,
+    "failures": pl.Int64,
+    "failure_case": pl.String,
+    "where": pl.String,
+}
 
 
 def _literal(value: object) -> str:
@@ -73,9 +80,10 @@ def _same_dtype(expected: pl.DataType, actual: pl.DataType) -> bool:
 
 def validate_in_sql(
     connection: duckdb.DuckDBPyConnection, table: str, schema: pa.DataFrameSchema, weeks: list[date] | None
-) -> pl.DataFrame | None:
-    """Failure cases of `schema` on `table` (only `weeks` when given), one row per failing check with its count
-    (`column, check, failures, failure_case, where`), or None when the schema has a check SQL cannot express.
+) -> tuple[int, pl.DataFrame] | None:
+    """Rows checked and the failure cases of `schema` on `table` (only `weeks` when given), one row per failing
+    check with its count (`column, check, failures, failure_case, where`), or None when the schema has a check SQL
+    cannot express. A missing or mistyped column is reported alone, with 0 rows checked.
 
     `where` is a predicate selecting the failing rows, for the caller's sample.
     """
@@ -108,7 +116,7 @@ def validate_in_sql(
             {"column": None, "check": "column_ordered", "failures": 1, "failure_case": ", ".join(actual.names())}
         )
     if cases:  # a missing or mistyped column: the value checks cannot be trusted (or even run)
-        return pl.DataFrame(cases).with_columns(where=pl.lit(None, pl.String))
+        return 0, pl.DataFrame(cases).with_columns(where=pl.lit(None, pl.String))
 
     scope = f"where {PARTITION_COLUMN} = any($weeks)" if weeks is not None else ""
     parameters = {"weeks": weeks} if weeks is not None else {}
@@ -141,17 +149,7 @@ def validate_in_sql(
                     "where": f"{key} in (select {key} from {table} {scope} group by {key} having count(*) > 1)",
                 }
             )
-    frame = pl.DataFrame(
-        cases,
-        schema={
-            "column": pl.String,
-            "check": pl.String,
-            "failures": pl.Int64,
-            "failure_case": pl.String,
-            "where": pl.String,
-        },
-    )
-    return frame.with_columns(rows_checked=pl.lit(rows_checked, pl.Int64))
+    return rows_checked, pl.DataFrame(cases, schema=CASES_SCHEMA)
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -58,7 +58,7 @@ def connection():
 
 
 def test_sql_counts_what_pandera_counts_per_check(connection):
-    cases = validate_in_sql(connection, "silver.t", SCHEMA, [W1, W2])
+    rows_checked, cases = validate_in_sql(connection, "silver.t", SCHEMA, [W1, W2])
     found = {
         (column, check): failures for column, check, failures in cases.select("column", "check", "failures").iter_rows()
     }
@@ -71,11 +71,12 @@ def test_sql_counts_what_pandera_counts_per_check(connection):
         ("customer_id", "unique"): 2,  # C1 twice in week 1 (week 2's C1 is another week)
     }
     assert found == _pandera_counts(ROWS), "the same failures as Pandera on Polars"
-    assert cases["rows_checked"][0] == 6
+    assert rows_checked == 6
 
 
 def test_one_week_only_and_the_failing_rows_sample(connection):
-    cases = validate_in_sql(connection, "silver.t", SCHEMA, [W2])
+    rows_checked, cases = validate_in_sql(connection, "silver.t", SCHEMA, [W2])
+    assert rows_checked == 2
     assert dict(cases.select("check", "failures").iter_rows()) == {
         "not_nullable": 1,
         "in_range(1, 10)": 1,
@@ -91,7 +92,8 @@ def test_missing_extra_and_mistyped_columns_are_reported_first(connection):
         "create table silver.u as select week_start, customer_id, cast(score as varchar) as score, "
         "price, 1 as extra from silver.t"
     )
-    cases = validate_in_sql(connection, "silver.u", SCHEMA, None)
+    rows_checked, cases = validate_in_sql(connection, "silver.u", SCHEMA, None)
+    assert rows_checked == 0, "the value checks do not run on a table in other columns"
     assert sorted(cases.select("column", "check").rows()) == [
         ("extra", "column_in_schema"),
         ("reason", "column_in_dataframe"),
@@ -106,3 +108,10 @@ def test_a_custom_check_is_left_to_pandera():
     with duckdb.connect() as connection:
         connection.execute("create table t as select 1 as a")
         assert validate_in_sql(connection, "t", custom, None) is None
+
+
+def test_a_passing_table_still_reports_the_rows_it_checked(connection):
+    connection.execute("create table silver.ok as select * from silver.t where customer_id = 'C2'")
+    connection.execute("update silver.ok set price = 2.0")
+    rows_checked, cases = validate_in_sql(connection, "silver.ok", SCHEMA, [W1])
+    assert (rows_checked, cases.height) == (1, 0)
