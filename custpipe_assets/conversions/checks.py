@@ -12,6 +12,7 @@ from custpipe_assets.conversions import assets, delay, matching, transforms
 from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
+    quarantine_check_schema,
     reconciliation_check,
     schema_check,
     sql_check,
@@ -19,7 +20,6 @@ from custpipe_assets.core.checks import (
 )
 from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
 
 BRONZE_LINES = pa.DataFrameSchema(

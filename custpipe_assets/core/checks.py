@@ -5,7 +5,7 @@ Every check reports `passed`, a failure count and a small sample of failing rows
 so the UI keeps a history per partition.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +18,7 @@ import polars as pl
 from custpipe_assets.core.conventions import POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, WEEKLY_QUARANTINE_SCHEMA
 from custpipe_assets.core.sql_checks import failing_rows, table_exists, validate_in_sql
 from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name, weeks_of
 
@@ -91,6 +92,18 @@ def pandera_schema(
         for name, dtype in frame_schema.items()
     }
     return pa.DataFrameSchema(columns, unique=unique, strict=strict, ordered=strict, description=description)
+
+
+def quarantine_check_schema(reasons: Sequence[str], *, weekly: bool = False, description: str) -> pa.DataFrameSchema:
+    """The Pandera schema of a quarantine table: the contract's columns in order and a known reason code on every
+    row (`core/quarantine.py`)."""
+    return pandera_schema(
+        WEEKLY_QUARANTINE_SCHEMA if weekly else QUARANTINE_SCHEMA,
+        checks={"reason": pa.Check.isin(list(reasons))},
+        nullable=("line_number", "position", "detail", "raw"),
+        strict=True,
+        description=description,
+    )
 
 
 def _sql_result(

@@ -9,12 +9,10 @@ so a person reads every quarantine table the same way and per-reason metadata co
 - `detail`: free text for the person reading it (the offending value, the rule), or null;
 - `raw`: the record as landed.
 
-Weekly quarantine tables put `week_start` first. No Dagster here: schemas and a frame builder only.
+Weekly quarantine tables put `week_start` first. No Dagster here: schemas and a frame builder only (the check's schema is
+`core.checks.quarantine_check_schema`).
 """
 
-from collections.abc import Sequence
-
-import pandera.polars as pa
 import polars as pl
 
 QUARANTINE_SCHEMA = pl.Schema(
@@ -37,17 +35,3 @@ def as_quarantine(frame: pl.DataFrame, *, weekly: bool = False) -> pl.DataFrame:
         pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
         for name, dtype in schema.items()
     )
-
-
-def quarantine_check_schema(reasons: Sequence[str], *, weekly: bool = False, description: str) -> pa.DataFrameSchema:
-    """The Pandera schema of a quarantine table: the contract's columns and a known reason code on every row."""
-    schema = WEEKLY_QUARANTINE_SCHEMA if weekly else QUARANTINE_SCHEMA
-    columns = {
-        name: pa.Column(
-            dtype,
-            checks=pa.Check.isin(list(reasons)) if name == "reason" else None,
-            nullable=name in ("line_number", "position", "detail", "raw"),
-        )
-        for name, dtype in schema.items()
-    }
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, description=description)

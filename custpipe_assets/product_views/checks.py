@@ -9,13 +9,13 @@ import polars as pl
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
     pandera_schema,
+    quarantine_check_schema,
     reconciliation_check,
     schema_check,
     sql_check,
     weekly_row_count_sql,
 )
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, weeks_of
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views import transforms as t

@@ -10,12 +10,12 @@ import polars as pl
 from custpipe_assets.core.checks import (
     files_readable_check,
     pandera_schema,
+    quarantine_check_schema,
     reconciliation_check,
     schema_check,
     source_present_check,
     weekly_row_count_sql,
 )
-from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.purchases import assets, reference, transactions
 
 BRONZE_TRANSACTIONS = pandera_schema(

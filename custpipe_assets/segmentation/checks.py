@@ -8,13 +8,13 @@ import polars as pl
 from custpipe_assets.core.checks import (
     files_readable_check,
     pandera_schema,
+    quarantine_check_schema,
     reconciliation_check,
     schema_check,
     sql_check,
     weekly_row_count_sql,
 )
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.quarantine import quarantine_check_schema
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.purchases import reference
 from custpipe_assets.segmentation import assets, features, profiles, segments
