@@ -143,10 +143,14 @@ def landed_weeks(settings: Settings, domain: DomainSources | None = None) -> lis
     return week_range(settings, set().union(*(source.weekly_files.weeks(settings.landing_dir) for source in sources)))
 
 
+# Not sources: the generator's answer key (read by tests) and the bundled stand-in service's own state.
+NOT_SOURCES = {".gitkeep", "_truth", "_stand_in"}
+
+
 def unread_landing_entries(landing_dir: Path) -> list[str]:
     """Top-level landing entries no domain reads (a misnamed file or folder): the main job names them."""
     known = {pattern.split("/")[0] for source in DOMAIN_SOURCES for pattern in source.sources}
-    return sorted(path.name for path in landing_dir.iterdir() if path.name not in known | {".gitkeep", "_truth"})
+    return sorted(path.name for path in landing_dir.iterdir() if path.name not in known | NOT_SOURCES)
 
 
 def run_everything(

@@ -59,3 +59,11 @@ def test_no_job_retries_a_failed_step():
     definitions = build_definitions(settings)
     for job in definitions.resolve_all_job_defs():
         assert job.op_retry_policy is None, job.name
+
+
+def test_only_entries_no_domain_reads_are_named(tmp_path):
+    from custpipe_assets.run import unread_landing_entries
+
+    for name in ("customers.csv", "_truth", "_stand_in", "amaro", "customer.csv", "views"):
+        (tmp_path / name).mkdir()
+    assert unread_landing_entries(tmp_path) == ["customer.csv", "views"]
