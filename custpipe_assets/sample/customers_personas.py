@@ -37,9 +37,7 @@ PERSONA_TRAITS: dict[str, PersonaTraits] = {
 }
 PERSONAS = tuple(PERSONA_TRAITS)
 
-
 DORMANT_WEEKS = 2  # dormant customers buy only in the first two weeks
-
 
 STREAMS = ("personas", "products", "customers", "profiles", "shopping", "dirt", "day")
 

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 _HIGH_VALUE, _DORMANT = PERSONAS.index("high_value"), PERSONAS.index("dormant")
 
-
 WEEKDAY_FACTOR = np.array([0.90, 0.92, 0.95, 1.00, 1.10, 1.20, 0.93])  # Monday..Sunday purchase volume
 HOUR_WEIGHT = np.array(  # purchases by hour of day, 00h..23h
     [
