@@ -68,7 +68,8 @@ def run_embedded(root: Path, landing: Path, warehouse: str | Path, data_path: st
 def run_cluster(root: Path, landing: Path, weeks: int, workers: int, runs: int) -> dict:
     """A fresh cluster; the weeks split into `runs` consecutive ranges launched at once; then, with the same
     cluster's PostgreSQL, the embedded run into a DuckLake of its own (`embedded_lake`) when `runs` is 1."""
-    from custpipe_assets import cluster
+    from custpipe_assets.cluster.commands import down, up
+    from custpipe_assets.cluster.processes import connect_postgres
     from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
 
@@ -83,7 +84,7 @@ def run_cluster(root: Path, landing: Path, weeks: int, workers: int, runs: int) 
     figures = {}
     started = time.perf_counter()
     try:
-        local = cluster.up(
+        local = up(
             cluster_root,
             settings=settings,
             workers=workers,
@@ -117,7 +118,7 @@ def run_cluster(root: Path, landing: Path, weeks: int, workers: int, runs: int) 
         gold = Warehouse(lake["CUSTPIPE_WAREHOUSE"], data_path=lake["CUSTPIPE_DUCKLAKE_DATA_PATH"]).query(GOLD_SQL)
         figures["gold"] = gold.row(0, named=True)
         if runs == 1:
-            with cluster._postgres(local.endpoints, "postgres") as connection, connection.cursor() as cursor:
+            with connect_postgres(local.endpoints, "postgres") as connection, connection.cursor() as cursor:
                 cursor.execute("create database embedded_lake")
             target = f"ducklake:postgres:{local.endpoints.libpq('embedded_lake')}"
             figures["embedded_lake_s"], figures["embedded_lake_gold"] = run_embedded(
@@ -125,7 +126,7 @@ def run_cluster(root: Path, landing: Path, weeks: int, workers: int, runs: int) 
             )
         return figures
     finally:
-        cluster.down(cluster_root, log=lambda *_: None)
+        down(cluster_root, log=lambda *_: None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
-    from custpipe_assets import cluster
+    from custpipe_assets.cluster.processes import missing_services
 
-    missing = cluster.missing_services()
+    missing = missing_services()
     if missing:
         raise SystemExit(f"the cluster needs {', '.join(missing)} (make services)")
     root = Path(tempfile.mkdtemp(prefix="custpipe-bench-cluster-", dir="/tmp"))

@@ -99,7 +99,7 @@ def _purchases_api(args: argparse.Namespace) -> int:
 def _cluster(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from custpipe_assets import cluster
+    from custpipe_assets.cluster import commands as cluster
 
     if args.action == "up":
         from custpipe_assets.run import ensure_landing

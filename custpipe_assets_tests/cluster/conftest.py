@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from custpipe_assets import cluster as local_cluster
+from custpipe_assets.cluster.commands import down, up
+from custpipe_assets.cluster.processes import missing_services
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.sample import generate_sample
 
@@ -26,7 +27,7 @@ def free_port() -> int:
 def cluster():
     """PostgreSQL, Redis and two Celery workers on free ports, over the generated sample (seed 11); stopped by PID
     whatever the test did. Skipped only when the services are not installed (.ci/run installs them)."""
-    missing = local_cluster.missing_services()
+    missing = missing_services()
     if missing:
         pytest.skip(f"the local cluster needs {', '.join(missing)} (installed by .ci/run; apt-get install them)")
     # not under pytest's tmp folder: that is private to root (0700) and the postgres user must reach its data
@@ -41,9 +42,7 @@ def cluster():
         reports_dir=root / "reports",
     )
     try:
-        yield local_cluster.up(
-            root / "cluster", settings=settings, postgres_port=free_port(), redis_port=free_port(), log=print
-        )
+        yield up(root / "cluster", settings=settings, postgres_port=free_port(), redis_port=free_port(), log=print)
     finally:
-        local_cluster.down(root / "cluster", log=print)
+        down(root / "cluster", log=print)
         shutil.rmtree(root, ignore_errors=True)
