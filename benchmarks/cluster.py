@@ -23,6 +23,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from harness import settings_in  # benchmarks/harness.py
+
 FIRST_WEEK = date(2018, 9, 3)
 GOLD_SQL = "select count(*) as rows, sum(purchase_count) as purchases from gold.customer_product_purchases"
 
@@ -44,18 +46,10 @@ def run_embedded(root: Path, landing: Path, warehouse: str | Path, data_path: st
     """`custpipe run --domain purchases`: one run over every week, steps in this process."""
     import dagster as dg
 
-    from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
     from custpipe_assets.run import run_everything
 
-    settings = Settings(
-        landing_dir=landing,
-        warehouse=warehouse,
-        first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr.parquet",
-        reports_dir=root / "reports",
-        ducklake_data_path=data_path,
-    )
+    settings = settings_in(root, landing, warehouse, FIRST_WEEK, ducklake_data_path=data_path)
     with dg.instance_for_test() as instance:
         started = time.perf_counter()
         summary = run_everything(settings, instance=instance, domains=["purchases"], log=lambda *_: None)
@@ -70,16 +64,9 @@ def run_cluster(root: Path, landing: Path, weeks: int, workers: int, runs: int) 
     cluster's PostgreSQL, the embedded run into a DuckLake of its own (`embedded_lake`) when `runs` is 1."""
     from custpipe_assets.cluster.commands import down, up
     from custpipe_assets.cluster.processes import connect_postgres
-    from custpipe_assets.core.settings import Settings
     from custpipe_assets.core.warehouse import Warehouse
 
-    settings = Settings(
-        landing_dir=landing,
-        warehouse=root / "unused.duckdb",
-        first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr.parquet",
-        reports_dir=root / "reports",
-    )
+    settings = settings_in(root, landing, root / "unused.duckdb", FIRST_WEEK)
     cluster_root = root / f"cluster_{runs}"
     figures = {}
     started = time.perf_counter()

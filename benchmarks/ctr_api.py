@@ -44,6 +44,7 @@ import duckdb
 import httpx
 import numpy as np
 import polars as pl
+from harness import ChildFailed, measure_in_child  # benchmarks/harness.py
 from peak_memory import peak_mb, vm_hwm_mb  # benchmarks/peak_memory.py
 
 from custpipe_assets.product_views import api, transforms
@@ -433,15 +434,11 @@ def main() -> None:
     for way in [w for w in args.only.split(",") if w]:
         if way not in INGESTION:
             parser.error(f"unknown way {way!r}; choose from {', '.join(INGESTION)}")
-        completed = subprocess.run(
-            [sys.executable, __file__, *_data_arguments(args), "--repeats", str(args.repeats), "--child", way],
-            capture_output=True,
-            text=True,
-        )
-        if completed.returncode != 0:
-            print(f"{way}: failed\n{completed.stderr[-3000:]}")
+        try:
+            results[way] = measure_in_child(__file__, [*_data_arguments(args), "--repeats", str(args.repeats)], way)
+        except ChildFailed as failure:
+            print(failure)
             continue
-        results[way] = json.loads(completed.stdout.strip().splitlines()[-1])
         timings = ", ".join(f"{seconds:.2f}" for seconds in results[way]["timings"])
         print(
             f"  {way:<14} best {results[way]['seconds']:7.2f} s of [{timings}]  {results[way]['peak_mb']:8,.0f} MB",

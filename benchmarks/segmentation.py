@@ -34,8 +34,6 @@ import argparse
 import contextlib
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -44,6 +42,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import polars as pl
+from harness import ChildFailed, measure_in_child  # benchmarks/harness.py
 from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
 from custpipe_assets.core.warehouse import Warehouse
@@ -360,25 +359,11 @@ def main() -> None:
     results, timings = {}, {}
     for round_number in range(1, args.repeats + 1):  # rounds, not runs in a row: load from others spreads evenly
         for measurement in measurements:
-            completed = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--customers",
-                    str(args.customers),
-                    "--seed",
-                    str(args.seed),
-                    "--workdir",
-                    str(args.workdir),
-                    "--child",
-                    measurement,
-                ],
-                capture_output=True,
-                text=True,
-            )
-            if completed.returncode != 0:
-                raise SystemExit(f"{measurement}: failed\n{completed.stderr[-3000:]}")
-            result = json.loads(completed.stdout.strip().splitlines()[-1])
+            arguments = ["--customers", str(args.customers), "--seed", str(args.seed), "--workdir", str(args.workdir)]
+            try:
+                result = measure_in_child(__file__, arguments, measurement)
+            except ChildFailed as failure:
+                raise SystemExit(str(failure)) from None
             timings.setdefault(measurement, []).append(result["seconds"])
             if measurement not in results or result["seconds"] < results[measurement]["seconds"]:
                 results[measurement] = result

@@ -27,6 +27,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from harness import settings_in  # benchmarks/harness.py
+
 WEEKLY_JOBS = ("weekly_transactions", "weekly_store_purchases", "weekly_conversions", "weekly_product_views")
 FIRST_WEEK = date(2018, 9, 3)
 
@@ -72,7 +74,6 @@ def main() -> None:
     import dagster as dg
     import yaml
 
-    from custpipe_assets.core.settings import Settings
     from custpipe_assets.run import INSTANCE_YAML, run_everything
     from custpipe_assets.sample import generate_sample
 
@@ -81,13 +82,7 @@ def main() -> None:
         generate_sample(landing, seed=7, first_week=FIRST_WEEK)
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(yaml.safe_load(INSTANCE_YAML)))
-    settings = Settings(
-        landing_dir=landing,
-        warehouse=workdir / "warehouse.duckdb",
-        first_week=FIRST_WEEK,
-        ctr_snapshot=workdir / "serving" / "ctr.parquet",
-        reports_dir=workdir / "reports",
-    )
+    settings = settings_in(workdir, landing, workdir / "warehouse.duckdb", FIRST_WEEK)
     environment = {**settings.environment(), "DAGSTER_HOME": str(home)}
     rows = []
     with dg.DagsterInstance.from_config(str(home)) as instance:
