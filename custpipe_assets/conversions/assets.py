@@ -19,10 +19,13 @@ import polars as pl
 
 from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
+from custpipe_assets.conversions.formats import BROKER_COLUMNS, CONVERSION_COLUMNS, MAPPING_COLUMNS
+from custpipe_assets.core.columns import table_schema, weekly
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL, table_out
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
+from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, WEEKLY_QUARANTINE_SCHEMA
 from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
 
 BRONZE_CONVERSIONS = dg.AssetKey(["bronze", "conversions"])
@@ -49,6 +52,18 @@ REPORT_DELAY_WEEKS = 8  # the insights report shows the delay fitted on the late
 BATCH_READERS: dict[str, Callable[[Path], transforms.BronzeRead]] = {
     "conversions": transforms.read_conversions,
     "registrations": transforms.read_broker_registrations,
+}
+
+
+# the gold tables: built from every week of silver conversions, registrations and matches, following them
+MATCHED_GOLD = {
+    "pool": POOL,
+    "automation_condition": FOLLOWS_INPUTS,
+    "ins": {
+        "conversions": dg.AssetIn(SILVER_CONVERSIONS),
+        "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
+        "matches": dg.AssetIn(CONVERSION_MATCHES),
+    },
 }
 
 
@@ -85,13 +100,10 @@ def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: Lan
 
 @dg.multi_asset(
     outs={
-        "mapping": dg.AssetOut(
-            key=SILVER_MAPPING, kinds=KINDS, description="measurement_category -> page_category, one row per category."
-        ),
-        "quarantine": dg.AssetOut(
-            key=MAPPING_QUARANTINE,
-            kinds=KINDS,
-            description="Rejected mapping lines (repeats, contradictions, blanks) in the core quarantine contract: "
+        "mapping": table_out(SILVER_MAPPING, "measurement_category -> page_category, one row per category."),
+        "quarantine": table_out(
+            MAPPING_QUARANTINE,
+            "Rejected mapping lines (repeats, contradictions, blanks) in the core quarantine contract: "
             "file, line, reason code, detail (the line kept), raw line.",
         ),
     },
@@ -147,15 +159,15 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(
-                key=BRONZE_CONVERSIONS,
-                kinds=KINDS | {"csv"},
-                description="Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+            "conversions": table_out(
+                BRONZE_CONVERSIONS,
+                "Every conversion batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+                "csv",
             ),
-            "registrations": dg.AssetOut(
-                key=BRONZE_REGISTRATIONS,
-                kinds=KINDS | {"csv"},
-                description="Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+            "registrations": table_out(
+                BRONZE_REGISTRATIONS,
+                "Every broker batch line of the week as landed: raw line, fields as text, read issue, file and line.",
+                "csv",
             ),
         },
         **weekly,
@@ -181,20 +193,16 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
     @dg.multi_asset(
         outs={
-            "conversions": dg.AssetOut(
-                key=SILVER_CONVERSIONS,
-                kinds=KINDS,
-                description="Conversions: typed, UTC, ISO country codes, page category, one row per id.",
+            "conversions": table_out(
+                SILVER_CONVERSIONS, "Conversions: typed, UTC, ISO country codes, page category, one row per id."
             ),
-            "registrations": dg.AssetOut(
-                key=SILVER_REGISTRATIONS,
-                kinds=KINDS,
-                description="Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed.",
+            "registrations": table_out(
+                SILVER_REGISTRATIONS,
+                "Broker registrations: UTC, ISO country codes (residency, IP), score, exact duplicates removed.",
             ),
-            "quarantine": dg.AssetOut(
-                key=CONVERSION_QUARANTINE,
-                kinds=KINDS,
-                description="Every rejected conversion and broker line of the week in the core quarantine contract: file "
+            "quarantine": table_out(
+                CONVERSION_QUARANTINE,
+                "Every rejected conversion and broker line of the week in the core quarantine contract: file "
                 "(its folder names the source), line, reason code, detail (the line kept), raw line.",
             ),
         },
@@ -257,39 +265,19 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
     @dg.asset(
         key=CONVERSIONS_MATCHED,
         kinds=KINDS,
-        pool=POOL,
-        automation_condition=FOLLOWS_INPUTS,
-        ins={
-            "conversions": dg.AssetIn(SILVER_CONVERSIONS),
-            "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
-            "matches": dg.AssetIn(CONVERSION_MATCHES),
-        },
         description="Every conversion with its page category and the matched registration's fields (null when unmatched).",
+        **MATCHED_GOLD,
     )
     def conversions_matched(
         conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame
     ) -> pl.DataFrame:
-        matches = _matches_table(matches)
-        registration_fields = registrations.rename(
-            {name: f"registration_{name}" for name in registrations.columns if name != "registration_key"}
-        )
-        return (
-            conversions.join(matches.drop("created_at"), on="conversion_id", how="left")
-            .join(registration_fields, on="registration_key", how="left")
-            .sort("created_at", "conversion_id")
-        )
+        return matching.conversions_with_matches(conversions, registrations, _matches_table(matches))
 
     @dg.asset(
         key=CONVERSION_INSIGHTS,
         kinds={"polars", "matplotlib"},
-        pool=POOL,
-        automation_condition=FOLLOWS_INPUTS,
-        ins={
-            "conversions": dg.AssetIn(SILVER_CONVERSIONS),
-            "registrations": dg.AssetIn(SILVER_REGISTRATIONS),
-            "matches": dg.AssetIn(CONVERSION_MATCHES),
-        },
         description="Exploratory report: conversion and match rates by page, UI element, device and country; insights and actions.",
+        **MATCHED_GOLD,
     )
     def conversion_insights(
         context: dg.AssetExecutionContext, conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame
@@ -324,3 +312,93 @@ CONVERSION_REFERENCE_ASSETS = [
     silver_page_category_mapping,
     bronze_conversion_source_files,
 ]
+
+
+# -- the tables' columns, for the UI before any run (attached in defs.py) ---------------------------------------------
+# transforms.py declares no pl.Schema for these tables: each is what the function writing the table returns for no
+# input, so the columns shown cannot drift from the code.
+def _bronze_lines(columns: tuple[str, ...]) -> pl.Schema:
+    return weekly(transforms.bronze_schema(columns))
+
+
+_BRONZE_MAPPING = pl.Schema(transforms.bronze_schema(MAPPING_COLUMNS))
+_SILVER_MAPPING = transforms.clean_page_category_mapping(_BRONZE_MAPPING.to_frame()).rows.schema
+_SILVER_CONVERSIONS = transforms.clean_conversions(
+    _bronze_lines(CONVERSION_COLUMNS).to_frame(), _SILVER_MAPPING.to_frame()
+).rows.schema
+_SILVER_REGISTRATIONS = transforms.clean_broker_registrations(_bronze_lines(BROKER_COLUMNS).to_frame()).rows.schema
+_NO_FILES = transforms.BronzeRead(_bronze_lines(()).to_frame(), pl.DataFrame(schema=transforms.FILES_SCHEMA))
+_SOURCE_FILES = pl.Schema({"source": pl.String(), **transforms.file_inventory(_NO_FILES).schema})
+_MATCHED = matching.conversions_with_matches(
+    _SILVER_CONVERSIONS.to_frame(), _SILVER_REGISTRATIONS.to_frame(), pl.DataFrame(schema=matching.MATCH_SCHEMA)
+).schema
+
+# what each field of the exports means; bronze has it as landed text, silver typed
+_FIELDS = {
+    "id": "The conversion's id on the site.",
+    "session_id": "The visitor's session on the site.",
+    "country_name": "The visitor's country, as the site names it.",
+    "is_mobile": "Whether the visitor was on a mobile device.",
+    "ui_element": "The page element the visitor clicked.",
+    "created_at": "When the conversion happened (UTC).",
+    "measurement_category": "The page's category as the site's measurement names it.",
+    "page_category": "The page category the measurement category maps to.",
+    "timestamp": "When the broker registered the customer (unix seconds).",
+    "country_residency": "The customer's country of residency, as the broker names it.",
+    "ip_country": "The country of the customer's IP address, as the broker names it.",
+    "important_score": "The broker's score of the registration.",
+}
+_AS_LANDED = {name: f"{text[:-1]}: as landed (text)." for name, text in _FIELDS.items()}
+_SILVER = {
+    **_FIELDS,
+    "conversion_id": "The conversion's id on the site (one row per id).",
+    "country_code": "ISO 3166 alpha-2 code of country_name; null when it could not be resolved (never guessed).",
+    "is_mobile": "Whether the visitor was on a mobile device; null when blank.",
+    "page_category": "The page category of measurement_category (silver/page_category_mapping); null when unmapped.",
+    "registration_key": "The registration's key: `source_file:line_number` of its line.",
+    "registered_at": "When the broker registered the customer (UTC).",
+    "residency_code": "ISO 3166 alpha-2 code of country_residency; null when it could not be resolved.",
+    "ip_country_code": "ISO 3166 alpha-2 code of ip_country; null when it could not be resolved.",
+    "important_score": "The broker's score of the registration, an integer; null when the landed value is not one.",
+    "important_score_issue": "What was landed when important_score is not an integer; null otherwise.",
+}
+_MATCHES = {
+    **_SILVER,
+    "conversion_id": "The matched conversion.",
+    "registration_key": "The registration it was matched to (`source_file:line_number`).",
+    "created_at": "When the conversion happened (UTC).",
+    "delay_seconds": "Seconds from the conversion to the registration.",
+    "rule": "What the pair agreed on: residency_country, ip_country, or time_only (a country unknown).",
+    "confidence": "The pair's posterior probability (0..1), from the week's learned delay.",
+}
+_FILES = {
+    "source": "Which export the file is: conversions, registrations or mapping.",
+    "data_lines": "Data lines in the file (the header not counted).",
+    "status": "What the file looked like: ok, empty_file, header_only or wrong_header (e.g. the wrong separator).",
+    "first_week": "The first week its lines belong to; null for the mapping (not weekly) or a file without lines.",
+    "last_week": "The last week its lines belong to; null for the mapping (not weekly) or a file without lines.",
+    "landed_week": "The week the file was last modified: the week of its lines that carry no time.",
+}
+_MATCHED_DESCRIPTIONS = {
+    **_MATCHES,
+    "conversion_id": "The conversion's id on the site.",
+    "registration_key": "The matched registration (`source_file:line_number`); null when unmatched.",
+    **{
+        f"registration_{name}": f"The matched registration's {name}; null when unmatched."
+        for name in _SILVER_REGISTRATIONS.names()
+    },
+}
+
+COLUMNS = {
+    BRONZE_MAPPING: table_schema(_BRONZE_MAPPING, _AS_LANDED),
+    SILVER_MAPPING: table_schema(_SILVER_MAPPING, _FIELDS),
+    MAPPING_QUARANTINE: table_schema(QUARANTINE_SCHEMA),
+    BRONZE_FILES: table_schema(_SOURCE_FILES, _FILES),
+    BRONZE_CONVERSIONS: table_schema(_bronze_lines(CONVERSION_COLUMNS), _AS_LANDED),
+    BRONZE_REGISTRATIONS: table_schema(_bronze_lines(BROKER_COLUMNS), _AS_LANDED),
+    SILVER_CONVERSIONS: table_schema(_SILVER_CONVERSIONS, _SILVER),
+    SILVER_REGISTRATIONS: table_schema(_SILVER_REGISTRATIONS, _SILVER),
+    CONVERSION_QUARANTINE: table_schema(WEEKLY_QUARANTINE_SCHEMA),
+    CONVERSION_MATCHES: table_schema(weekly(matching.MATCH_SCHEMA), _MATCHES),
+    CONVERSIONS_MATCHED: table_schema(_MATCHED, _MATCHED_DESCRIPTIONS),
+}

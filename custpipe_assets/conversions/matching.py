@@ -185,30 +185,14 @@ def week_delay_fit(
     return _fit_week(conversions, registrations, pairs, week_begins, window)
 
 
-def match_week(
-    conversions: pl.DataFrame,
-    registrations: pl.DataFrame,
-    week_start: date,
-    *,
-    lookahead: timedelta = DEFAULT_LOOKAHEAD,
-    window: timedelta = CANDIDATE_WINDOW,
-    delay: DelayFit | None = None,
-    min_confidence: float = MIN_CONFIDENCE,
-) -> pl.DataFrame:
-    """Matches of the conversions created in the week starting week_start (a Monday), by the week's own delay fit.
+def match_week(conversions: pl.DataFrame, registrations: pl.DataFrame, week_start: date, **options) -> pl.DataFrame:
+    """Matches of the conversions created in the week starting week_start (a Monday), by the week's own delay fit
+    (or `delay`); the options are those of `match_week_and_fit`.
 
     The inputs may hold more than the week (e.g. everything); only `matching_window` is used, and only pairs
     whose conversion lies in the week are returned, so weekly partitions never claim a conversion twice.
     """
-    return match_week_and_fit(
-        conversions,
-        registrations,
-        week_start,
-        lookahead=lookahead,
-        window=window,
-        delay=delay,
-        min_confidence=min_confidence,
-    )[0]
+    return match_week_and_fit(conversions, registrations, week_start, **options)[0]
 
 
 def match_week_and_fit(
@@ -221,12 +205,28 @@ def match_week_and_fit(
     delay: DelayFit | None = None,
     min_confidence: float = MIN_CONFIDENCE,
 ) -> tuple[pl.DataFrame, DelayFit]:
-    """`match_week`, and the delay it matched by (the week's own fit unless `delay` is given)."""
+    """`match_week`, and the delay it matched by (the week's own fit unless `delay` is given); pairs below
+    `min_confidence` stay unmatched."""
     pairs, week_begins = _week_pairs(conversions, registrations, week_start, lookahead, window)
     if delay is None:
         delay = _fit_week(conversions, registrations, pairs, week_begins, window)
     in_week = pl.col("created_at").is_between(week_begins, week_begins + timedelta(weeks=1), closed="left")
     return assign(pairs, delay, min_confidence=min_confidence).filter(in_week), delay
+
+
+def conversions_with_matches(
+    conversions: pl.DataFrame, registrations: pl.DataFrame, matches: pl.DataFrame
+) -> pl.DataFrame:
+    """Every conversion with its match (registration_key, delay, rule, confidence) and the matched registration's
+    fields as `registration_<field>`; null when unmatched. `matches` as MATCH_SCHEMA (no partition column)."""
+    registration_fields = registrations.rename(
+        {name: f"registration_{name}" for name in registrations.columns if name != "registration_key"}
+    )
+    return (
+        conversions.join(matches.drop("created_at"), on="conversion_id", how="left")
+        .join(registration_fields, on="registration_key", how="left")
+        .sort("created_at", "conversion_id")
+    )
 
 
 def fit_latest_weeks(

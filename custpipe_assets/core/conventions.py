@@ -1,10 +1,13 @@
 """What every domain's Dagster definitions share: kinds, the warehouse pool, owners, and how a domain's assets are
-marked (group and `domain` tag = the domain; the layer, the key's first part, as a kind badge), plus the job that
-runs all of one domain (what `make run` launches for each domain whose sources landed)."""
+marked (group and `domain` tag = the domain; the layer, the key's first part, as a kind badge; the column schemas of
+its tables), plus the job that runs all of one domain (what `make run` launches for each domain whose sources
+landed)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
+
+from custpipe_assets.core.columns import COLUMN_SCHEMA
 
 KINDS = {"polars", "duckdb"}
 POOL = "warehouse"  # every asset and check that writes the warehouse shares it (limit 1: DuckDB has one writer)
@@ -17,6 +20,11 @@ DOMAINS = ("purchases", "segmentation", "conversions", "product_views")  # in th
 # Marks an unpartitioned asset that follows its inputs; `core.automation.follow_inputs` (applied when the
 # definitions are merged) replaces the mark with the condition that works beside weekly inputs (`follows_inputs`).
 FOLLOWS_INPUTS = dg.AutomationCondition.eager().with_label("follows_inputs")
+
+
+def table_out(key: dg.AssetKey, description: str, *extra_kinds: str) -> dg.AssetOut:
+    """One warehouse table of a multi-asset (Polars frames written by DuckDB), with the kinds of its source."""
+    return dg.AssetOut(key=key, kinds=KINDS | set(extra_kinds), description=description)
 
 
 def domain_job_name(domain: str) -> str:
@@ -33,6 +41,23 @@ def in_domain(domain: str, assets: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
         ).merge_attributes(tags={"domain": domain})
 
     return dg.with_source_code_references(dg.map_asset_specs(mark, assets))
+
+
+def with_column_schemas(
+    columns: Mapping[dg.AssetKey, dg.TableSchema], assets: Sequence[dg.AssetsDefinition]
+) -> list[dg.AssetsDefinition]:
+    """Each table's column schema (`core.columns.table_schema`) on its asset, for the UI before any materialization.
+    Every key of `columns` must be one of `assets` (a schema for an asset that is not there is a mistake)."""
+    keys = {spec.key for assets_def in assets for spec in assets_def.specs}
+    unknown = sorted(key.to_user_string() for key in set(columns) - keys)
+    if unknown:
+        raise ValueError(f"column schemas for assets that are not defined: {unknown}")
+
+    def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
+        schema = columns.get(spec.key)
+        return spec if schema is None else spec.merge_attributes(metadata={COLUMN_SCHEMA: schema})
+
+    return dg.map_asset_specs(describe, assets)
 
 
 def domain_definitions(

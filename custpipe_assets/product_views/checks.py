@@ -4,7 +4,6 @@ all in materialized weeks, and event ids shared by different events."""
 
 import dagster as dg
 import pandera.polars as pa
-import polars as pl
 
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
@@ -15,21 +14,17 @@ from custpipe_assets.core.checks import (
     sql_check,
     weekly_row_count_sql,
 )
+from custpipe_assets.core.columns import weekly
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views import transforms as t
 
 PLATFORMS = [*t.VIEW_PLATFORMS, t.OTHER_PLATFORM]
 
 
-def _weekly(frame_schema: pl.Schema) -> pl.Schema:
-    """A weekly table's columns: the partition column the warehouse stamps first, then the transform's."""
-    return pl.Schema({PARTITION_COLUMN: pl.Date(), **frame_schema})
-
-
 CTR_PER_MINUTE = pandera_schema(
-    _weekly(t.GOLD_CTR_MINUTE_SCHEMA),
+    weekly(t.GOLD_CTR_MINUTE_SCHEMA),
     checks={
         "platform": pa.Check.isin(PLATFORMS),
         "product": pa.Check.str_matches(t.PRODUCT_CODE_PATTERN),
@@ -41,7 +36,7 @@ CTR_PER_MINUTE = pandera_schema(
     description="One row per minute, platform and product with non-negative counts.",
 )
 SILVER_VIEWS = pandera_schema(
-    _weekly(t.PRODUCT_VIEWS_SILVER_SCHEMA),
+    weekly(t.PRODUCT_VIEWS_SILVER_SCHEMA),
     checks={
         "platform": pa.Check.isin(list(t.VIEW_PLATFORMS)),
         "product": pa.Check.str_matches(t.PRODUCT_CODE_PATTERN),

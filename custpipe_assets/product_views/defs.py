@@ -4,6 +4,7 @@ checks."""
 import dagster as dg
 
 from custpipe_assets.core.automation import build_domain_defs
+from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.product_views import assets, automation, checks
 
@@ -12,10 +13,8 @@ DOMAIN = "product_views"
 
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-        return [
-            *assets.ORDER_ASSETS,
-            *assets.build_view_assets(partitions_def, settings.ctr_snapshot, automation.LANDED_FILES),
-        ]
+        weekly = assets.build_view_assets(partitions_def, settings.ctr_snapshot, automation.LANDED_FILES)
+        return with_column_schemas(assets.COLUMNS, [*assets.ORDER_ASSETS, *weekly])
 
     return build_domain_defs(
         DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation

@@ -4,15 +4,17 @@ freshness checks."""
 import dagster as dg
 
 from custpipe_assets.core.automation import build_domain_defs
+from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
-from custpipe_assets.purchases import assets, automation, checks
+from custpipe_assets.purchases import assets, automation, checks, columns
 
 DOMAIN = "purchases"
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-        return [*assets.REFERENCE_ASSETS, *assets.build_transaction_assets(partitions_def, automation.LANDED_FILES)]
+        weekly = assets.build_transaction_assets(partitions_def, automation.LANDED_FILES)
+        return with_column_schemas(columns.COLUMNS, [*assets.REFERENCE_ASSETS, *weekly])
 
     return build_domain_defs(
         DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL, table_out
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -59,15 +59,13 @@ def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: Landing
 
 @dg.multi_asset(
     outs={
-        "profiles": dg.AssetOut(
-            key=SILVER_PROFILES,
-            kinds=KINDS,
-            description="One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles.",
+        "profiles": table_out(
+            SILVER_PROFILES,
+            "One profile per customer: merged duplicates, imputed ages, ISO dates, F/M + binary gender, E.164 mobiles.",
         ),
-        "issues": dg.AssetOut(
-            key=PROFILE_ISSUES,
-            kinds=KINDS,
-            description="Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason.",
+        "issues": table_out(
+            PROFILE_ISSUES,
+            "Every profile value that was unusable, conflicting or merged: file, line, field, raw value, reason.",
         ),
     },
     ins={"bronze": dg.AssetIn(BRONZE_PROFILES)},
@@ -115,15 +113,13 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
 
     @dg.multi_asset(
         outs={
-            "matched": dg.AssetOut(
-                key=SILVER_STORE_PURCHASES,
-                kinds=KINDS,
-                description="Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile.",
+            "matched": table_out(
+                SILVER_STORE_PURCHASES,
+                "Store purchases of the week: typed, deduplicated, matched to customers on E.164 mobile.",
             ),
-            "quarantine": dg.AssetOut(
-                key=STORE_QUARANTINE,
-                kinds=KINDS,
-                description="Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason.",
+            "quarantine": table_out(
+                STORE_QUARANTINE,
+                "Store purchase records rejected (duplicate, bad date or amount, unknown mobile) with reason.",
             ),
         },
         ins={"raw": dg.AssetIn(BRONZE_STORE_PURCHASES), "customer_profiles": dg.AssetIn(SILVER_PROFILES)},
@@ -205,13 +201,17 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
             }
         )
         return pl.DataFrame(
-            {
-                "n_clusters": [config.n_clusters],
-                "random_state": [config.random_state],
-                "inertia": [float(model.inertia)],
-                "silhouette": [float(model.silhouette)],
-                "model_pickle": [pickle.dumps(model)],
-            }
+            [
+                (
+                    config.n_clusters,
+                    config.random_state,
+                    float(model.inertia),
+                    float(model.silhouette),
+                    pickle.dumps(model),
+                )
+            ],
+            schema=segments.SEGMENT_MODEL_SCHEMA,
+            orient="row",
         )
 
     @dg.asset(

@@ -54,6 +54,16 @@ SEGMENT_METRICS_SCHEMA = pl.Schema(
         "spend_share": pl.Float64,
     }
 )
+# gold.segment_model: the fitted model pickled in one row, beside the settings it was fitted with and its scores
+SEGMENT_MODEL_SCHEMA = pl.Schema(
+    {
+        "n_clusters": pl.Int64,
+        "random_state": pl.Int64,
+        "inertia": pl.Float64,
+        "silhouette": pl.Float64,
+        "model_pickle": pl.Binary,
+    }
+)
 CENTROID_COLUMNS = ("total_spend", "purchase_frequency", "avg_transaction_value", "recency_days", "clv")
 
 
