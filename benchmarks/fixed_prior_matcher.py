@@ -3,20 +3,21 @@ by the pipeline; do not import it from production code.
 
 This is the conversions matcher as committed before issue 11 (`git show ae16e87:custpipe_assets/conversions/
 matching.py`, unchanged up to b9a6c19), copied verbatim but for the parts the benchmark takes from the production
-module instead (the output schema, the nearest-in-time baseline, scoring). Its rule: a registration 0 to 60 minutes
-after a conversion in the same country (30 minutes when a country is unknown) is a candidate; candidates are
-taken greedily, country rules first, then by the density of a log-normal delay whose 5th and 95th percentiles are
-1 and 30 minutes -- a delay the rule was told, not one it learned -- then the shorter delay, then ids.
+module instead (the output schema, the weekly window, the nearest-in-time baseline, scoring). Its rule: a
+registration 0 to 60 minutes after a conversion in the same country (30 minutes when a country is unknown) is a
+candidate; candidates are taken greedily, country rules first, then by the density of a log-normal delay whose
+5th and 95th percentiles are 1 and 30 minutes -- a delay the rule was told, not one it learned -- then the shorter
+delay, then ids.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 
-from custpipe_assets.conversions.matching import MATCH_SCHEMA
+from custpipe_assets.conversions.matching import MATCH_SCHEMA, matching_window
 
 DEFAULT_MAX_DELAY = timedelta(minutes=60)
 DEFAULT_TIME_ONLY_MAX_DELAY = timedelta(minutes=30)
@@ -60,22 +61,6 @@ def match_conversions(
     return _assign_greedily(ranked, max_delay)
 
 
-def matching_window(
-    week_start: date, *, lookahead: timedelta = DEFAULT_LOOKAHEAD, max_delay: timedelta = DEFAULT_MAX_DELAY
-) -> tuple[datetime, datetime]:
-    """[start, end) of the times a week's matching must see, for conversions and registrations alike.
-
-    It opens max_delay before the week, so that last week's late conversions are there to claim their own
-    registrations instead of leaving them to this week's, and closes `lookahead` after the week, so that this
-    week's late conversions find registrations landing next week (and next week's first conversions are there
-    to claim theirs). Both weeks then take the same decisions at their shared boundary.
-    """
-    if lookahead < max_delay:
-        raise ValueError(f"lookahead ({lookahead}) must be at least max_delay ({max_delay})")
-    start = datetime(week_start.year, week_start.month, week_start.day, tzinfo=UTC)
-    return start - max_delay, start + timedelta(weeks=1) + lookahead
-
-
 def match_week(
     conversions: pl.DataFrame,
     registrations: pl.DataFrame,
@@ -93,7 +78,7 @@ def match_week(
     """
     if week_start.weekday() != 0:
         raise ValueError(f"week_start must be a Monday, got {week_start} ({week_start:%A})")
-    window_start, window_end = matching_window(week_start, lookahead=lookahead, max_delay=max_delay)
+    window_start, window_end = matching_window(week_start, lookahead=lookahead, window=max_delay)
     week_begins = window_start + max_delay
     week_ends = week_begins + timedelta(weeks=1)
     matches = match_conversions(
