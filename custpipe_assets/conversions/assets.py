@@ -21,7 +21,7 @@ from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.conversions.formats import BROKER_COLUMNS, CONVERSION_COLUMNS, MAPPING_COLUMNS
 from custpipe_assets.core.columns import table_schema, weekly
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -85,11 +85,8 @@ def _matches_table(stored: pl.DataFrame) -> pl.DataFrame:
     return stored.drop("week_start", strict=False) if stored.width else pl.DataFrame(schema=matching.MATCH_SCHEMA)
 
 
-@dg.asset(
-    key=BRONZE_MAPPING,
-    kinds=KINDS | {"csv"},
-    pool=POOL,
-    description="page_category_mapping.csv as landed: every line with its fields, file and line number.",
+@table_asset(
+    BRONZE_MAPPING, "page_category_mapping.csv as landed: every line with its fields, file and line number.", "csv"
 )
 def bronze_page_category_mapping(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     read = transforms.read_page_category_mapping(landing.root())
@@ -122,11 +119,10 @@ def silver_page_category_mapping(bronze: pl.DataFrame) -> Iterator[dg.Output]:
     )
 
 
-@dg.asset(
-    key=BRONZE_FILES,
-    kinds=KINDS | {"csv"},
-    pool=POOL,
-    description="One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.",
+@table_asset(
+    BRONZE_FILES,
+    "One row per landed BrokerChooser file: data lines, status (ok, empty_file, header_only, wrong_header) and the weeks its lines belong to.",
+    "csv",
 )
 def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
@@ -239,15 +235,14 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(
-        key=CONVERSION_MATCHES,
-        kinds=KINDS,
+    @table_asset(
+        CONVERSION_MATCHES,
+        "One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
+        "each week's metadata shows the delay learned from that week's data.",
         ins={
             "conversions": dg.AssetIn(SILVER_CONVERSIONS, partition_mapping=NEIGHBOUR_WEEKS),
             "registrations": dg.AssetIn(SILVER_REGISTRATIONS, partition_mapping=NEIGHBOUR_WEEKS),
         },
-        description="One-to-one matches of the week's conversions to broker registrations, with rule and confidence; "
-        "each week's metadata shows the delay learned from that week's data.",
         **weekly,
     )
     def conversion_matches(
@@ -262,10 +257,9 @@ def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir
 
         return WeeklyBatches(weeks_of(context), match)
 
-    @dg.asset(
-        key=CONVERSIONS_MATCHED,
-        kinds=KINDS,
-        description="Every conversion with its page category and the matched registration's fields (null when unmatched).",
+    @table_asset(
+        CONVERSIONS_MATCHED,
+        "Every conversion with its page category and the matched registration's fields (null when unmatched).",
         **MATCHED_GOLD,
     )
     def conversions_matched(

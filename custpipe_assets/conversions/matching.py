@@ -173,16 +173,12 @@ def matching_window(
 
 
 def week_delay_fit(
-    conversions: pl.DataFrame,
-    registrations: pl.DataFrame,
-    week_start: date,
-    *,
-    lookahead: timedelta = DEFAULT_LOOKAHEAD,
-    window: timedelta = CANDIDATE_WINDOW,
+    conversions: pl.DataFrame, registrations: pl.DataFrame, week_start: date, **window: timedelta
 ) -> DelayFit:
-    """The delay learned from the pairs of the week's own conversions (the inputs may hold more than the week)."""
-    pairs, week_begins = _week_pairs(conversions, registrations, week_start, lookahead, window)
-    return _fit_week(conversions, registrations, pairs, week_begins, window)
+    """The delay learned from the pairs of the week's own conversions (the inputs may hold more than the week);
+    `window`: the `lookahead` and candidate `window` of `matching_window`, its defaults unless given."""
+    pairs, week_begins, span = _week_pairs(conversions, registrations, week_start, **window)
+    return _fit_week(conversions, registrations, pairs, week_begins, span)
 
 
 def match_week(conversions: pl.DataFrame, registrations: pl.DataFrame, week_start: date, **options) -> pl.DataFrame:
@@ -200,16 +196,15 @@ def match_week_and_fit(
     registrations: pl.DataFrame,
     week_start: date,
     *,
-    lookahead: timedelta = DEFAULT_LOOKAHEAD,
-    window: timedelta = CANDIDATE_WINDOW,
     delay: DelayFit | None = None,
     min_confidence: float = MIN_CONFIDENCE,
+    **window: timedelta,
 ) -> tuple[pl.DataFrame, DelayFit]:
     """`match_week`, and the delay it matched by (the week's own fit unless `delay` is given); pairs below
-    `min_confidence` stay unmatched."""
-    pairs, week_begins = _week_pairs(conversions, registrations, week_start, lookahead, window)
+    `min_confidence` stay unmatched; `window` as in `week_delay_fit`."""
+    pairs, week_begins, span = _week_pairs(conversions, registrations, week_start, **window)
     if delay is None:
-        delay = _fit_week(conversions, registrations, pairs, week_begins, window)
+        delay = _fit_week(conversions, registrations, pairs, week_begins, span)
     in_week = pl.col("created_at").is_between(week_begins, week_begins + timedelta(weeks=1), closed="left")
     return assign(pairs, delay, min_confidence=min_confidence).filter(in_week), delay
 
@@ -295,9 +290,14 @@ def match_quality(matches: pl.DataFrame, truth: pl.DataFrame) -> MatchQuality:
 
 
 def _week_pairs(
-    conversions: pl.DataFrame, registrations: pl.DataFrame, week_start: date, lookahead: timedelta, window: timedelta
-) -> tuple[pl.DataFrame, datetime]:
-    """The candidate pairs of the week's matching window, and the instant the week begins."""
+    conversions: pl.DataFrame,
+    registrations: pl.DataFrame,
+    week_start: date,
+    *,
+    lookahead: timedelta = DEFAULT_LOOKAHEAD,
+    window: timedelta = CANDIDATE_WINDOW,
+) -> tuple[pl.DataFrame, datetime, timedelta]:
+    """The candidate pairs of the week's matching window, the instant the week begins, and the candidate window."""
     if week_start.weekday() != 0:
         raise ValueError(f"week_start must be a Monday, got {week_start} ({week_start:%A})")
     window_start, window_end = matching_window(week_start, lookahead=lookahead, window=window)
@@ -306,7 +306,7 @@ def _week_pairs(
         registrations.filter(pl.col("registered_at").is_between(window_start, window_end, closed="left")),
         window,
     )
-    return pairs, window_start + window
+    return pairs, window_start + window, window
 
 
 def _fit_week(

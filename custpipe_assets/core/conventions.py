@@ -27,6 +27,11 @@ def table_out(key: dg.AssetKey, description: str, *extra_kinds: str) -> dg.Asset
     return dg.AssetOut(key=key, kinds=KINDS | set(extra_kinds), description=description)
 
 
+def table_asset(key: dg.AssetKey, description: str, *extra_kinds: str, **asset_args):
+    """`@dg.asset` of one warehouse table: the kinds as `table_out`, the warehouse pool unless `asset_args` name one."""
+    return dg.asset(key=key, description=description, kinds=KINDS | set(extra_kinds), **{"pool": POOL, **asset_args})
+
+
 def domain_job_name(domain: str) -> str:
     return f"{EVERYTHING_JOB}_{domain}"
 

@@ -211,6 +211,17 @@ def _ctr_json(table: pa.Table, query: _CtrQuery) -> bytes:
     return frame.write_json().encode()
 
 
+def _timestamp_query(alias: str, meaning: str, example: str):
+    """A timestamp query parameter: GMT-03:00 local time to the whole minute, its pattern in the OpenAPI schema
+    (checked by `_parse_timestamp`, so a bad value gets this API's error body)."""
+    return Query(
+        alias=alias,
+        description=f"{meaning}, GMT-03:00 local time, whole minute",
+        json_schema_extra={"pattern": TIMESTAMP_PATTERN},
+        examples=[example],
+    )
+
+
 def _parse_timestamp(parameter: str, text: str) -> datetime:
     try:
         if not _TIMESTAMP_SHAPE.fullmatch(text):
@@ -272,22 +283,10 @@ def create_app(serving_path: Path) -> FastAPI:
     )
     def ctr(
         start_timestamp: Annotated[
-            str,
-            Query(
-                alias="startTimestamp",
-                description="First bucket start, GMT-03:00 local time, whole minute",
-                json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-                examples=["2018-09-03 10:00:00"],
-            ),
+            str, _timestamp_query("startTimestamp", "First bucket start", "2018-09-03 10:00:00")
         ],
         end_timestamp: Annotated[
-            str,
-            Query(
-                alias="endTimestamp",
-                description="End of the range (exclusive), GMT-03:00 local time, whole minute",
-                json_schema_extra={"pattern": TIMESTAMP_PATTERN},
-                examples=["2018-09-03 12:00:00"],
-            ),
+            str, _timestamp_query("endTimestamp", "End of the range (exclusive)", "2018-09-03 12:00:00")
         ],
         aggregation: Annotated[
             int, Query(description="Bucket size in minutes", gt=0, le=MAX_AGGREGATION_MINUTES, examples=[60])

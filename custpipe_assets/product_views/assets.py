@@ -17,7 +17,7 @@ import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.columns import table_schema, weekly
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
@@ -152,11 +152,10 @@ def build_view_assets(
         yield dg.Output(WeeklyBatches(weeks, parse), output_name="events")
         yield dg.Output(rejects.batches(), output_name="rejects")
 
-    @dg.asset(
-        key=BRONZE_VIEW_FILES,
-        description="Every landed file under amaro/product_views: status, records, and the UTC weeks its events fall in.",
-        kinds=KINDS | {"json"},
-        pool=POOL,
+    @table_asset(
+        BRONZE_VIEW_FILES,
+        "Every landed file under amaro/product_views: status, records, and the UTC weeks its events fall in.",
+        "json",
     )
     def product_view_files(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
         inventory = transforms.view_file_inventory(views_dir(landing.root()), landing.root())
@@ -192,10 +191,9 @@ def build_view_assets(
         yield dg.Output(quarantine.batches(), output_name="quarantine")
         yield dg.Output(ignored.batches(), output_name="ignored")
 
-    @dg.asset(
-        key=CTR_PER_MINUTE,
-        description="Product views and purchases per GMT-03:00 minute, platform and product: any CTR bucket sums these.",
-        kinds=KINDS,
+    @table_asset(
+        CTR_PER_MINUTE,
+        "Product views and purchases per GMT-03:00 minute, platform and product: any CTR bucket sums these.",
         ins={"views": dg.AssetIn(SILVER_VIEWS), "purchases": dg.AssetIn(SILVER_PURCHASES)},
         **weekly,
     )

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, KINDS, POOL, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
 from custpipe_assets.core.partitions import HISTORY_BACKFILL
@@ -44,12 +44,7 @@ class SegmentationConfig(dg.Config):
     random_state: int = 42
 
 
-@dg.asset(
-    key=BRONZE_PROFILES,
-    kinds=KINDS | {"csv"},
-    pool=POOL,
-    description="customer_profiles.csv as landed: every row as text, with its file and line.",
-)
+@table_asset(BRONZE_PROFILES, "customer_profiles.csv as landed: every row as text, with its file and line.", "csv")
 def bronze_customer_profiles(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
     root = landing.root()
     if not (root / profiles.PROFILES_FILE).is_file():
@@ -90,11 +85,11 @@ def silver_customer_profiles(bronze: pl.DataFrame) -> Iterator[dg.Output]:
 def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
-    @dg.asset(
-        key=BRONZE_STORE_PURCHASES,
-        kinds=KINDS | {"api"},
+    @table_asset(
+        BRONZE_STORE_PURCHASES,
+        "Store purchases of the week exactly as the purchase-history REST API served them.",
+        "api",
         **weekly,
-        description="Store purchases of the week exactly as the purchase-history REST API served them.",
     )
     def bronze_store_purchases(
         context: dg.AssetExecutionContext, purchases_api: PurchasesApiResource
@@ -138,24 +133,21 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
         # per week, the IO manager records the quarantine's row count and `quarantined_<reason>` figures
         yield dg.Output(rejected.batches(), output_name="quarantine")
 
-    @dg.asset(
-        key=WEEKLY_ROLLUPS,
-        kinds=KINDS,
+    @table_asset(
+        WEEKLY_ROLLUPS,
+        "Per customer and week: online and store purchases and spend, first and last purchase time.",
         **weekly,
         ins={"lines": dg.AssetIn(TRANSACTION_LINES), "store": dg.AssetIn(SILVER_STORE_PURCHASES)},
-        description="Per customer and week: online and store purchases and spend, first and last purchase time.",
     )
     def customer_weekly_rollups(lines: WeeklyBatches, store: WeeklyBatches) -> WeeklyBatches:
         return lines.map(lambda week, week_lines: features.weekly_rollup(week_lines, store.load(week), week))
 
-    @dg.asset(
-        key=CUSTOMER_FEATURES,
-        kinds=KINDS,
-        pool=POOL,
+    @table_asset(
+        CUSTOMER_FEATURES,
+        "One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.",
         deps=[WEEKLY_ROLLUPS],
         automation_condition=FOLLOWS_INPUTS,
         ins={"customer_profiles": dg.AssetIn(SILVER_PROFILES), "customers": dg.AssetIn(SILVER_CUSTOMERS)},
-        description="One row per customer: frequency, spend, recency, CLV, loyalty and the scaled model inputs.",
     )
     def customer_features(
         context: dg.AssetExecutionContext,
@@ -214,24 +206,20 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
             orient="row",
         )
 
-    @dg.asset(
-        key=CUSTOMER_SEGMENTS,
-        kinds=KINDS,
-        pool=POOL,
+    @table_asset(
+        CUSTOMER_SEGMENTS,
+        "Each customer's segment (id and name) from the stored model.",
         automation_condition=FOLLOWS_INPUTS,
         ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
-        description="Each customer's segment (id and name) from the stored model.",
     )
     def customer_segments(model: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.assign_segments(load_segment_model(model), customer_features)
 
-    @dg.asset(
-        key=SEGMENT_METRICS,
-        kinds=KINDS,
-        pool=POOL,
+    @table_asset(
+        SEGMENT_METRICS,
+        "Per segment: customers, total spend, average CLV, share of customers and of spend.",
         automation_condition=FOLLOWS_INPUTS,
         ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
-        description="Per segment: customers, total spend, average CLV, share of customers and of spend.",
     )
     def segment_metrics(customer_segments: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.segment_metrics(customer_segments, customer_features)
