@@ -12,11 +12,11 @@ from custpipe_assets.conversions import assets, delay, matching, transforms
 from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
-    quarantine_check_schema,
+    quarantine_check,
     reconciliation_check,
     schema_check,
     sql_check,
-    weekly_row_count_sql,
+    weekly_reconciliation,
 )
 from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
 from custpipe_assets.core.metadata import markdown_table
@@ -64,15 +64,6 @@ REGISTRATIONS = pa.DataFrameSchema(
     },
     description="One row per kept broker line; country codes are ISO 3166 alpha-2 or null; score an integer or null.",
 )
-QUARANTINE = quarantine_check_schema(
-    transforms.CONVERSION_QUARANTINE_REASONS,
-    weekly=True,
-    description="Every rejected conversion or broker line names its week, file (the source's folder), line and a known reason.",
-)
-MAPPING_QUARANTINE = quarantine_check_schema(
-    transforms.MAPPING_QUARANTINE_REASONS,
-    description="Every rejected mapping line names its file, line and a known reason.",
-)
 MATCHES = pa.DataFrameSchema(
     {
         "conversion_id": pa.Column(pl.Int64, unique=True),
@@ -89,16 +80,14 @@ def _weekly_reconciliation(
     silver: dg.AssetKey, bronze: dg.AssetKey, source: str, folder: str, partitions_def
 ) -> dg.AssetChecksDefinition:
     """Per week, bronze lines = silver rows + the quarantine rows whose `source_file` is in the source's folder."""
-    silver_table, bronze_table = table_name(silver), table_name(bronze)
-    return reconciliation_check(
+    return weekly_reconciliation(
         silver,
-        name="reconciles",
-        description=f"Per week: landed {source} lines ({bronze_table}) = {silver_table} rows + quarantined {source} lines.",
-        rows_in_sql=weekly_row_count_sql(bronze_table),
-        rows_out_sql=weekly_row_count_sql(silver_table),
-        rows_quarantined_sql=weekly_row_count_sql("silver.conversion_quarantine", f"source_file like '{folder}/%'"),
+        bronze,
+        assets.CONVERSION_QUARANTINE,
+        description=f"Per week: landed {source} lines ({table_name(bronze)}) = {table_name(silver)} rows + "
+        f"quarantined {source} lines.",
         partitions_def=partitions_def,
-        additional_deps=[bronze, assets.CONVERSION_QUARANTINE],
+        quarantined_where=f"source_file like '{folder}/%'",
     )
 
 
@@ -176,8 +165,18 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.SILVER_MAPPING, MAPPING),
         schema_check(assets.SILVER_CONVERSIONS, CONVERSIONS, **weekly),
         schema_check(assets.SILVER_REGISTRATIONS, REGISTRATIONS, **weekly),
-        schema_check(assets.CONVERSION_QUARANTINE, QUARANTINE, **weekly),
-        schema_check(assets.MAPPING_QUARANTINE, MAPPING_QUARANTINE),
+        quarantine_check(
+            assets.CONVERSION_QUARANTINE,
+            transforms.CONVERSION_QUARANTINE_REASONS,
+            description="Every rejected conversion or broker line names its week, file (the source's folder), line "
+            "and a known reason.",
+            **weekly,
+        ),
+        quarantine_check(
+            assets.MAPPING_QUARANTINE,
+            transforms.MAPPING_QUARANTINE_REASONS,
+            description="Every rejected mapping line names its file, line and a known reason.",
+        ),
         schema_check(assets.CONVERSION_MATCHES, MATCHES, **weekly),
         delay_steady_check(partitions_def),
         _weekly_reconciliation(
@@ -188,7 +187,6 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         ),
         reconciliation_check(
             assets.SILVER_MAPPING,
-            name="reconciles",
             description="Mapping lines landed = mapping rows kept + mapping lines quarantined.",
             rows_in_sql="select count(*) as rows from bronze.page_category_mapping",
             rows_out_sql="select count(*) as rows from silver.page_category_mapping",

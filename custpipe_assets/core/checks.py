@@ -78,11 +78,12 @@ def pandera_schema(
     checks: dict[str, pa.Check | list[pa.Check]] | None = None,
     nullable: tuple[str, ...] = (),
     unique: list[str] | None = None,
-    strict: bool = False,
+    strict: bool = True,
     description: str,
 ) -> pa.DataFrameSchema:
     """The Pandera schema of a table whose columns and dtypes are exactly the transform's `pl.Schema` (one source
-    for both): every column present with its dtype, none null unless listed in `nullable`, plus per-column checks."""
+    for both): every column present with its dtype, none null unless listed in `nullable`, plus per-column checks.
+    `strict` (the default): no other columns, and in the schema's order."""
     checks = checks or {}
     unknown = (set(checks) | set(nullable)) - set(frame_schema.names())
     if unknown:
@@ -101,9 +102,21 @@ def quarantine_check_schema(reasons: Sequence[str], *, weekly: bool = False, des
         WEEKLY_QUARANTINE_SCHEMA if weekly else QUARANTINE_SCHEMA,
         checks={"reason": pa.Check.isin(list(reasons))},
         nullable=("line_number", "position", "detail", "raw"),
-        strict=True,
         description=description,
     )
+
+
+def quarantine_check(
+    asset_key: dg.AssetKey,
+    reasons: Sequence[str],
+    *,
+    description: str,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.AssetChecksDefinition:
+    """The schema check of a quarantine table (`quarantine_check_schema`): the weekly contract, checked a week at a
+    time, when the table is partitioned."""
+    schema = quarantine_check_schema(reasons, weekly=partitions_def is not None, description=description)
+    return schema_check(asset_key, schema, partitions_def=partitions_def)
 
 
 def _sql_result(
@@ -203,7 +216,7 @@ def schema_check(
 def reconciliation_check(
     asset_key: dg.AssetKey,
     *,
-    name: str,
+    name: str = "reconciles",
     description: str,
     rows_in_sql: str,
     rows_out_sql: str,
@@ -247,6 +260,28 @@ def reconciliation_check(
 def weekly_row_count_sql(table: str, where: str = "true") -> str:
     """Rows per week of a weekly table (optionally only some), in the form `reconciliation_check` takes."""
     return f"select week_start, count(*) as rows from {table} where week_start = any($weeks) and {where} group by 1"
+
+
+def weekly_reconciliation(
+    silver: dg.AssetKey,
+    bronze: dg.AssetKey,
+    quarantine: dg.AssetKey,
+    *,
+    description: str,
+    partitions_def: dg.PartitionsDefinition,
+    quarantined_where: str = "true",
+) -> dg.AssetChecksDefinition:
+    """`reconciliation_check` of a weekly silver table: per week, rows of its bronze table = its rows + the rows of
+    its quarantine table (those `quarantined_where` picks, when the quarantine is shared with other tables)."""
+    return reconciliation_check(
+        silver,
+        description=description,
+        rows_in_sql=weekly_row_count_sql(table_name(bronze)),
+        rows_out_sql=weekly_row_count_sql(table_name(silver)),
+        rows_quarantined_sql=weekly_row_count_sql(table_name(quarantine), quarantined_where),
+        partitions_def=partitions_def,
+        additional_deps=[bronze, quarantine],
+    )
 
 
 def reconcile(

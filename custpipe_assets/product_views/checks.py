@@ -8,7 +8,7 @@ import pandera.polars as pa
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
     pandera_schema,
-    quarantine_check_schema,
+    quarantine_check,
     reconciliation_check,
     schema_check,
     sql_check,
@@ -32,7 +32,6 @@ CTR_PER_MINUTE = pandera_schema(
         "purchases": pa.Check.ge(0),
     },
     unique=["minute_local", "platform", "product"],
-    strict=True,
     description="One row per minute, platform and product with non-negative counts.",
 )
 SILVER_VIEWS = pandera_schema(
@@ -46,7 +45,6 @@ SILVER_VIEWS = pandera_schema(
     },
     nullable=("event_id", "session_id", "mpid"),
     unique=["platform", "mpid", "event_hash"],
-    strict=True,
     description="Product views on a known platform, each event once (same platform, user and content).",
 )
 VIEW_FILES = pandera_schema(
@@ -58,7 +56,6 @@ VIEW_FILES = pandera_schema(
     },
     nullable=("platform_folder",),
     unique=["source_file"],
-    strict=True,
     description="One row per landed view file, with a known status and a week for its records.",
 )
 SILVER_PURCHASES = pandera_schema(
@@ -70,27 +67,35 @@ SILVER_PURCHASES = pandera_schema(
     },
     nullable=("user_id", "sku", "quantity", "device_type"),
     unique=["order_item_id"],
-    strict=True,
     description="Purchased order items, each item once.",
 )
-ORDER_REJECTS = quarantine_check_schema(
-    t.ORDER_REJECT_REASONS,
-    description="Every rejected order or item line names its file, line and a known reason; a file not read, its "
-    "file and reason.",
-)
-VIEW_REJECTS = quarantine_check_schema(
-    t.VIEW_REJECT_REASONS,
-    weekly=True,
-    description="Every rejected view file, batch or event names its file, position and a known reason.",
-)
-PURCHASE_QUARANTINE = quarantine_check_schema(
-    t.PURCHASE_QUARANTINE_REASONS,
-    description="Every quarantined order or item names its file, line and a known reason.",
-)
-VIEW_QUARANTINE = quarantine_check_schema(
-    t.VIEW_QUARANTINE_REASONS,
-    weekly=True,
-    description="Every quarantined product view names its file, batch and event and a known reason.",
+# Each quarantine table (the contract of `core/quarantine.py`), its reason codes, whether weekly, and its check.
+QUARANTINES = (
+    (
+        assets.BRONZE_ORDER_REJECTS,
+        t.ORDER_REJECT_REASONS,
+        False,
+        "Every rejected order or item line names its file, line and a known reason; a file not read, its file and "
+        "reason.",
+    ),
+    (
+        assets.BRONZE_VIEW_REJECTS,
+        t.VIEW_REJECT_REASONS,
+        True,
+        "Every rejected view file, batch or event names its file, position and a known reason.",
+    ),
+    (
+        assets.PURCHASE_QUARANTINE,
+        t.PURCHASE_QUARANTINE_REASONS,
+        False,
+        "Every quarantined order or item names its file, line and a known reason.",
+    ),
+    (
+        assets.VIEW_QUARANTINE,
+        t.VIEW_QUARANTINE_REASONS,
+        True,
+        "Every quarantined product view names its file, batch and event and a known reason.",
+    ),
 )
 
 _EVENTS_IN = weekly_row_count_sql("bronze.product_view_events")
@@ -181,13 +186,12 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         schema_check(assets.CTR_PER_MINUTE, CTR_PER_MINUTE, **weekly),
         schema_check(assets.SILVER_VIEWS, SILVER_VIEWS, **weekly),
         schema_check(assets.SILVER_PURCHASES, SILVER_PURCHASES),
-        schema_check(assets.BRONZE_ORDER_REJECTS, ORDER_REJECTS),
-        schema_check(assets.BRONZE_VIEW_REJECTS, VIEW_REJECTS, **weekly),
-        schema_check(assets.PURCHASE_QUARANTINE, PURCHASE_QUARANTINE),
-        schema_check(assets.VIEW_QUARANTINE, VIEW_QUARANTINE, **weekly),
+        *(
+            quarantine_check(key, reasons, description=description, **(weekly if partitioned else {}))
+            for key, reasons, partitioned, description in QUARANTINES
+        ),
         reconciliation_check(
             assets.SILVER_VIEWS,
-            name="reconciles",
             description="Per week: bronze events = product views + quarantined views + ignored (non-view) events.",
             rows_in_sql=_EVENTS_IN,
             rows_out_sql=_VIEWS_OUT,

@@ -10,7 +10,7 @@ import polars as pl
 from custpipe_assets.core.checks import (
     files_readable_check,
     pandera_schema,
-    quarantine_check_schema,
+    quarantine_check,
     reconciliation_check,
     schema_check,
     source_present_check,
@@ -23,33 +23,26 @@ BRONZE_TRANSACTIONS = pandera_schema(
     checks={"source_file": pa.Check.str_startswith("transactions/d="), "line_number": pa.Check.ge(1)},
     nullable=("raw_line", "parse_error", "customer_id", "date_of_purchase", "basket"),
     unique=["source_file", "line_number"],
+    strict=False,
     description="Every landed line kept once with its file and line number (its text when it did not parse).",
 )
 TRANSACTION_LINES = pandera_schema(
     transactions.LINES_SCHEMA,
     checks={"price": pa.Check.gt(0), "line_number": pa.Check.ge(1), "basket_position": pa.Check.ge(0)},
     unique=["source_file", "line_number", "basket_position"],
-    strict=True,
     description="Typed basket lines: positive prices, no nulls, each source record at most once.",
-)
-TRANSACTION_QUARANTINE = quarantine_check_schema(
-    transactions.QUARANTINE_REASONS,
-    weekly=True,
-    description="Every rejected record names its file, line, basket position and a known reason.",
 )
 CUSTOMER_PRODUCT_PURCHASES = pandera_schema(
     transactions.COUNTS_SCHEMA,
     checks={"loyalty_score": pa.Check.in_range(*reference.LOYALTY_SCORE_RANGE), "purchase_count": pa.Check.ge(1)},
     nullable=("loyalty_score",),
     unique=["week_start", "customer_id", "product_id"],
-    strict=True,
     description="The contract: one row per week, customer and product, purchase_count >= 1, columns in order.",
 )
 SILVER_CUSTOMERS = pandera_schema(
     reference.SILVER_CUSTOMERS_SCHEMA,
     nullable=("loyalty_score", "loyalty_score_raw", "loyalty_score_issue"),
     unique=["customer_id"],
-    strict=True,
     description="One row per customer.",
 )
 LOYALTY_SCORE_VALID = pa.DataFrameSchema(
@@ -64,11 +57,7 @@ SILVER_PRODUCTS = pandera_schema(
     reference.SILVER_PRODUCTS_SCHEMA,
     nullable=("product_description",),
     unique=["product_id"],
-    strict=True,
     description="One row per product, each with a category.",
-)
-REFERENCE_QUARANTINE = quarantine_check_schema(
-    reference.REFERENCE_QUARANTINE_REASONS, description="Every rejected reference row names its file, line and reason."
 )
 
 # Independent counts for reconciliation, straight from the warehouse tables.
@@ -83,7 +72,6 @@ _GOLD_LINES = "select week_start, sum(purchase_count) as rows from gold.customer
 def _reference_reconciliation(key: dg.AssetKey, file_name: str, bronze: str, silver: str) -> dg.AssetChecksDefinition:
     return reconciliation_check(
         key,
-        name="reconciles",
         description=f"Rows of {file_name} = rows in {silver} + rows quarantined from it.",
         rows_in_sql=f"select count(*) as rows from {bronze}",
         rows_out_sql=f"select count(*) as rows from {silver}",
@@ -97,7 +85,12 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
     return [
         schema_check(assets.BRONZE_TRANSACTIONS, BRONZE_TRANSACTIONS, **weekly),
         schema_check(assets.TRANSACTION_LINES, TRANSACTION_LINES, **weekly),
-        schema_check(assets.TRANSACTION_QUARANTINE, TRANSACTION_QUARANTINE, **weekly),
+        quarantine_check(
+            assets.TRANSACTION_QUARANTINE,
+            transactions.QUARANTINE_REASONS,
+            description="Every rejected record names its file, line, basket position and a known reason.",
+            **weekly,
+        ),
         schema_check(assets.CUSTOMER_PRODUCT_PURCHASES, CUSTOMER_PRODUCT_PURCHASES, **weekly),
         schema_check(assets.SILVER_CUSTOMERS, SILVER_CUSTOMERS),
         schema_check(
@@ -107,10 +100,13 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             severity=dg.AssetCheckSeverity.WARN,
         ),
         schema_check(assets.SILVER_PRODUCTS, SILVER_PRODUCTS),
-        schema_check(assets.REFERENCE_QUARANTINE, REFERENCE_QUARANTINE),
+        quarantine_check(
+            assets.REFERENCE_QUARANTINE,
+            reference.REFERENCE_QUARANTINE_REASONS,
+            description="Every rejected reference row names its file, line and reason.",
+        ),
         reconciliation_check(
             assets.TRANSACTION_LINES,
-            name="reconciles",
             description="Per week: bronze records (basket items, or whole unusable lines) = silver lines + quarantined.",
             rows_in_sql=_BRONZE_RECORDS,
             rows_out_sql=_LINES,
@@ -120,7 +116,6 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         ),
         reconciliation_check(
             assets.CUSTOMER_PRODUCT_PURCHASES,
-            name="reconciles",
             description="Per week: silver lines = sum of purchase_count (every line counted once, none dropped).",
             rows_in_sql=_LINES,
             rows_out_sql=_GOLD_LINES,

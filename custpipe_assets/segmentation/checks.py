@@ -8,11 +8,10 @@ import polars as pl
 from custpipe_assets.core.checks import (
     files_readable_check,
     pandera_schema,
-    quarantine_check_schema,
-    reconciliation_check,
+    quarantine_check,
     schema_check,
     sql_check,
-    weekly_row_count_sql,
+    weekly_reconciliation,
 )
 from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
@@ -33,19 +32,12 @@ PROFILES = pandera_schema(
     },
     nullable=("name", "age", "income", "gender", "mobile_e164", "joined_at"),
     unique=["customer_id"],
-    strict=True,
     description="One profile per customer; ages in 16..110, genders F/M, E.164 mobiles, ISO dates.",
-)
-STORE_QUARANTINE = quarantine_check_schema(
-    STORE_QUARANTINE_REASONS,
-    weekly=True,
-    description="Every rejected store purchase carries a known reason.",
 )
 ROLLUPS = pandera_schema(
     features.ROLLUP_SCHEMA,
     checks={name: pa.Check.ge(0) for name in ("online_purchases", "online_spend", "store_purchases", "store_spend")},
     unique=["week_start", "customer_id"],
-    strict=True,
     description="One row per customer and week (features count active weeks as rows).",
 )
 FEATURES = pandera_schema(
@@ -67,13 +59,11 @@ FEATURES = pandera_schema(
     },
     nullable=("age", "income", "loyalty_score", "first_purchase_date", "last_purchase_date"),
     unique=["customer_id"],
-    strict=True,
     description="One row per customer; customers with no purchases have zeros, not nulls.",
 )
 SEGMENTS = pandera_schema(
     segments.SEGMENTS_SCHEMA,
     unique=["customer_id"],
-    strict=True,
     description="Primary key customer_id: each customer in exactly one segment.",
 )
 METRICS = pandera_schema(
@@ -84,7 +74,6 @@ METRICS = pandera_schema(
         "spend_share": pa.Check.in_range(0, 1),
     },
     unique=["segment_id"],
-    strict=True,
     description="Primary key segment_id; shares between 0 and 1.",
 )
 
@@ -134,19 +123,21 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
             ],
         ),
         schema_check(assets.SILVER_PROFILES, PROFILES),
-        schema_check(assets.STORE_QUARANTINE, STORE_QUARANTINE, **weekly),
+        quarantine_check(
+            assets.STORE_QUARANTINE,
+            STORE_QUARANTINE_REASONS,
+            description="Every rejected store purchase carries a known reason.",
+            **weekly,
+        ),
         schema_check(assets.WEEKLY_ROLLUPS, ROLLUPS, **weekly),
         schema_check(assets.CUSTOMER_FEATURES, FEATURES),
         schema_check(assets.CUSTOMER_SEGMENTS, SEGMENTS),
         schema_check(assets.SEGMENT_METRICS, METRICS),
-        reconciliation_check(
+        weekly_reconciliation(
             assets.SILVER_STORE_PURCHASES,
-            name="reconciles",
+            assets.BRONZE_STORE_PURCHASES,
+            assets.STORE_QUARANTINE,
             description="Per week: records served by the API = matched store purchases + quarantined records.",
-            rows_in_sql=weekly_row_count_sql("bronze.store_purchases"),
-            rows_out_sql=weekly_row_count_sql("silver.store_purchases"),
-            rows_quarantined_sql=weekly_row_count_sql("silver.store_purchase_quarantine"),
-            additional_deps=[assets.BRONZE_STORE_PURCHASES, assets.STORE_QUARANTINE],
             **weekly,
         ),
         sql_check(

@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from custpipe_assets.core.checks import quarantine_check_schema
 from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.warehouse import Warehouse, WarehouseResource
 from custpipe_assets.product_views import assets, checks
@@ -403,7 +404,9 @@ def test_colliding_event_ids_are_kept_and_only_the_same_event_landed_twice_is_a_
     assert silver.ignored_event_counts.rows() == [("iOS", "screen_view", None, 2)], "ignored events are counted"
     assert silver.views.height + silver.quarantine.height + 2 == bronze.rows.height
     checks.SILVER_VIEWS.validate(silver.views.select(pl.lit(SUNDAY_WEEK).alias("week_start"), pl.all()))
-    checks.VIEW_QUARANTINE.validate(silver.quarantine)
+    quarantine_check_schema(t.VIEW_QUARANTINE_REASONS, weekly=True, description="view quarantine").validate(
+        silver.quarantine
+    )
 
     # the WARN check counts the four different views that share one id in the week
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")

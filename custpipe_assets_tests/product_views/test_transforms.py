@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from custpipe_assets.product_views import checks
+from custpipe_assets.core.checks import quarantine_check_schema
 from custpipe_assets.product_views import transforms as t
 
 ORDERS_HEADER = (
@@ -68,7 +68,7 @@ def test_orders_csv_is_typed_with_line_numbers_and_bad_lines_quarantined(tmp_pat
     assert set(parsed.quarantine["source_file"]) == {str(tmp_path / "orders.csv")}, "named as the caller names it"
     assert parsed.quarantine["raw"].to_list()[1] == "3,12,2018-09-03 11:00:00,100.00"
     assert "Multi\nline city" in parsed.quarantine["raw"].to_list()[2]
-    checks.ORDER_REJECTS.validate(parsed.quarantine)
+    quarantine_check_schema(t.ORDER_REJECT_REASONS, description="order rejects").validate(parsed.quarantine)
 
 
 def test_a_line_with_several_mistyped_values_is_rejected_under_the_first_and_names_them_all(tmp_path: Path) -> None:
@@ -202,7 +202,7 @@ def test_view_files_parse_to_exact_bronze_rows_and_quarantine_what_cannot_be_rea
     assert parsed.quarantine.filter(source_file="amaro/product_views/iOS/object.json")["raw"].item() == (
         '{"events": []}'
     ), "a whole file rejected keeps its text as landed"
-    checks.VIEW_REJECTS.validate(parsed.quarantine)
+    quarantine_check_schema(t.VIEW_REJECT_REASONS, weekly=True, description="view rejects").validate(parsed.quarantine)
 
 
 def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(tmp_path: Path) -> None:
@@ -258,7 +258,9 @@ def test_silver_views_keep_product_views_once_in_local_time_and_count_the_rest(t
     ]
     raw = json.loads(silver.quarantine.filter(reason="invalid_code_color")["raw"].item())
     assert (raw["event_id"], raw["code_color"]) == ("3", "20005748-001"), "raw: the event's bronze fields"
-    checks.VIEW_QUARANTINE.validate(silver.quarantine)
+    quarantine_check_schema(t.VIEW_QUARANTINE_REASONS, weekly=True, description="view quarantine").validate(
+        silver.quarantine
+    )
     assert silver.ignored_event_counts.rows() == [
         ("iOS", "custom_event", "search", 1),
         ("iOS", "screen_view", None, 1),
@@ -342,7 +344,9 @@ def test_silver_purchases_keep_purchase_statuses_with_canonical_platforms(tmp_pa
     ]
     duplicate = json.loads(silver.quarantine.filter(reason="duplicate_order_id")["raw"].item())
     assert (duplicate["id"], duplicate["order_date"], duplicate["device_type"]) == (1, "2018-09-03 11:00:00", "android")
-    checks.PURCHASE_QUARANTINE.validate(silver.quarantine)
+    quarantine_check_schema(t.PURCHASE_QUARANTINE_REASONS, description="purchase quarantine").validate(
+        silver.quarantine
+    )
 
 
 def test_gold_counts_views_and_distinct_orders_per_local_minute() -> None:
