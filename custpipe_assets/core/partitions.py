@@ -32,3 +32,18 @@ def contiguous_week_ranges(weeks: set[date]) -> list[tuple[date, date]]:
         else:
             ranges.append((week, week))
     return ranges
+
+
+def weeks_in_batches(weeks: list[date], weight: dict[date, int], budget: int) -> list[list[date]]:
+    """Consecutive weeks grouped so each group's total `weight` (bytes landed, rows) stays within `budget`, a week
+    heavier than the budget alone: how a SQL step over a long range bounds its memory without a statement per week."""
+    batches: list[list[date]] = []
+    total = 0
+    for week in weeks:
+        if batches and total + weight.get(week, 0) <= budget:
+            batches[-1].append(week)
+            total += weight.get(week, 0)
+        else:
+            batches.append([week])
+            total = weight.get(week, 0)
+    return batches

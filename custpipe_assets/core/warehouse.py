@@ -41,6 +41,9 @@ LAYERS = ("bronze", "silver", "gold")
 # (DuckDB spills to disk past it).
 DUCKDB_MEMORY_LIMIT = "1GB"
 DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
+# A step that computes in SQL (`rewrite_weeks`) has the process to itself: more buffer before spilling (measured at
+# 3M transactions: silver 3.8 s at 1GB, 1.7 s at 4GB), and no row order to keep (tables are read by week and key).
+SQL_STEP_SETTINGS = "set memory_limit = '3GB'; set preserve_insertion_order = false"
 
 
 class WarehouseUnavailableError(dg.Failure):
@@ -187,19 +190,24 @@ class Warehouse:
             guarded((table, None), replace)
 
     @contextlib.contextmanager
-    def _writing(self, connection: duckdb.DuckDBPyConnection) -> Iterator[Callable[[tuple | None, Callable], None]]:
+    def _writing(
+        self, connection: duckdb.DuckDBPyConnection
+    ) -> Iterator[Callable[[tuple | list[tuple] | None, Callable], None]]:
         """`guarded(lock, write)`: on a DuckDB file, just `write()`; on a DuckLake, `write()` under the advisory lock
-        of `lock` (table, week or None for the whole table; no lock for None) and redone after a commit conflict."""
+        of `lock` (table, week or None for the whole table; a list of them, taken in order; no lock for None) and
+        redone after a commit conflict."""
         if self.lake is None:
             yield lambda _lock, write: write()
             return
         locks = ducklake.PartitionLocks(self.lake.postgres_dsn) if self.lake.postgres_dsn else None
 
-        def guarded(lock: tuple | None, write: Callable[[], object]) -> None:
+        def guarded(lock: tuple | list[tuple] | None, write: Callable[[], object]) -> None:
             def attempt() -> object:
                 if lock is None or locks is None:
                     return write()
-                with locks.hold(*lock):
+                with contextlib.ExitStack() as held:
+                    for one in lock if isinstance(lock, list) else [lock]:
+                        held.enter_context(locks.hold(*one))
                     return write()
 
             ducklake.retry_conflicts(attempt)
@@ -259,6 +267,48 @@ class Warehouse:
                     )
         return WrittenWeeks(rows, reasons, preview)
 
+    def rewrite_weeks(
+        self,
+        tables: dict[str, pl.Schema],
+        weeks: list[date],
+        write: Callable[[duckdb.DuckDBPyConnection], None],
+    ) -> dict[str, dict[date, int]]:
+        """Replace `weeks` of `tables` with what `write(connection)` inserts, in one transaction (every table and week
+        old or every one new), for steps that compute in the warehouse's SQL instead of handing over frames.
+
+        Each table is created from its schema when absent; `write` runs after the weeks are deleted and inserts BY NAME
+        the rows of `weeks`. On a DuckLake every week's lock is held and the transaction is redone after a commit
+        conflict. Returns rows per week of each table."""
+        in_weeks = f"{PARTITION_COLUMN} = any($weeks)"
+        written: dict[str, dict[date, int]] = {}
+        with self.connect() as connection, self._writing(connection) as guarded:
+            connection.execute(SQL_STEP_SETTINGS)
+            for table, schema in tables.items():
+                if not _table_exists(connection, table):
+                    connection.register("empty", schema.to_frame())
+                    guarded(None, lambda table=table: _create_table_from(connection, table, "empty"))
+                    connection.unregister("empty")
+
+            def replace() -> None:
+                connection.execute("begin transaction")
+                try:
+                    for table in tables:
+                        connection.execute(f"delete from {table} where {in_weeks}", {"weeks": weeks})
+                    write(connection)
+                    for table in tables:
+                        counts = connection.execute(
+                            f"select {PARTITION_COLUMN}, count(*) from {table} where {in_weeks} group by 1",
+                            {"weeks": weeks},
+                        ).fetchall()
+                        written[table] = dict.fromkeys(weeks, 0) | dict(counts)
+                    connection.execute("commit")
+                except BaseException:
+                    _rollback(connection)
+                    raise
+
+            guarded([(table, week) for table in sorted(tables) for week in sorted(weeks)], replace)
+        return written
+
     # -- reading -------------------------------------------------------------------------------------------------
 
     def read(self, table: str, weeks: list[date] | None = None) -> pl.DataFrame:
@@ -307,6 +357,11 @@ def _table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
             [schema, name],
         ).fetchone()[0]
     )
+
+
+def _create_table_from(connection: duckdb.DuckDBPyConnection, table: str, relation: str) -> None:
+    connection.execute(f"create schema if not exists {table.split('.')[0]}")
+    connection.execute(f"create table if not exists {table} as select * from {relation} limit 0")
 
 
 def _rollback(connection: duckdb.DuckDBPyConnection) -> None:

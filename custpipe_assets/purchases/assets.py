@@ -4,6 +4,7 @@ Thin wrappers: read inputs, call the pure transforms in `reference.py` and `tran
 Weekly assets take and return `WeeklyBatches`, so a backfill over the whole history holds one week in memory.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
@@ -11,12 +12,14 @@ import dagster as dg
 import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
+from custpipe_assets.core.checks import weekly_row_count_sql
 from custpipe_assets.core.conventions import KINDS, POOL
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
+from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_in_batches
+from custpipe_assets.core.sql_steps import log_batch, reasons_per_week, rows_per_week
+from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
 from custpipe_assets.purchases import reference, transactions
 
 BRONZE_CUSTOMERS = dg.AssetKey(["bronze", "customers"])
@@ -98,102 +101,166 @@ def silver_reference(bronze_customers: pl.DataFrame, bronze_products: pl.DataFra
     )
 
 
+# The weekly transaction path computes where its tables live, in DuckDB SQL (see transactions.py for why).
+SQL_KINDS = {"duckdb", "sql"}
+# Weeks written per SQL statement, bounded so memory stays flat over a long history: landed bytes for bronze
+# (~1.5 KB per line; 600 MB is ~400k lines), bronze lines for silver and gold.
+BRONZE_BYTES_PER_STATEMENT = 600_000_000
+LINES_PER_STATEMENT = 4_000_000
+
+
 def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: LandedFiles) -> list[dg.AssetsDefinition]:
     """The weekly transaction assets for one partitions definition (it depends on CUSTPIPE_FIRST_WEEK); bronze
     records, on each week it materializes, the fingerprint of that week's `landed` day files (what the arrival
-    sensor compares with)."""
+    sensor compares with). Each step replaces its weeks in the warehouse with one SQL statement per batch of weeks
+    (`Warehouse.rewrite_weeks`): no rows travel through Python."""
+    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
     @dg.asset(
         key=BRONZE_TRANSACTIONS,
         description="The week's seven day files of online transactions, one row per line as landed, with file and line.",
-        kinds=KINDS | {"json"},
-        partitions_def=partitions_def,
-        backfill_policy=HISTORY_BACKFILL,
-        pool=POOL,
+        kinds=SQL_KINDS | {"json"},
+        **weekly,
     )
-    def bronze_transactions(context: dg.AssetExecutionContext, landing: LandingResource) -> dg.Output[WeeklyBatches]:
+    def bronze_transactions(
+        context: dg.AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         root, weeks = landing.root(), weeks_of(context)
         record_landed_fingerprints(context, landed, root, weeks)
-
-        def read_week(week: date) -> pl.DataFrame:
+        files = transactions.landed_day_files(root, weeks)
+        landed_bytes = Counter()
+        for file in files:
+            landed_bytes[file.week_start] += file.path.stat().st_size
+        table = table_name(BRONZE_TRANSACTIONS)
+        rows: dict[date, int] = {}
+        for batch in weeks_in_batches(weeks, landed_bytes, BRONZE_BYTES_PER_STATEMENT):
+            batch_files = [file for file in files if file.week_start in batch]
+            written = warehouse.get().rewrite_weeks(
+                {table: transactions.BRONZE_SCHEMA},
+                batch,
+                lambda connection, batch_files=batch_files: transactions.insert_bronze(connection, table, batch_files),
+            )
+            rows |= written[table]
+            log_batch(context, table, batch, rows, weeks)
+        for week in weeks:
             missing = transactions.missing_transaction_days(root, [week])
             if missing:
                 context.log.warning(
                     f"week {week}: {len(missing)} day file(s) absent, e.g. {missing[0]}; those days are empty"
                 )
             context.add_asset_metadata(
-                {"missing_day_files": len(missing), "missing_day_files_list": dg.MetadataValue.json(missing)},
+                {
+                    "dagster/row_count": rows[week],
+                    "missing_day_files": len(missing),
+                    "missing_day_files_list": dg.MetadataValue.json(missing),
+                },
                 partition_key=week.isoformat(),
             )
-            return transactions.read_transactions_week(root, week)
-
-        return dg.Output(WeeklyBatches(weeks, read_week))
+        return dg.MaterializeResult(metadata=rows_per_week(rows))
 
     @dg.multi_asset(
-        outs={
-            "lines": dg.AssetOut(
-                key=TRANSACTION_LINES,
-                kinds=KINDS,
-                description="Transaction basket lines: typed, exploded from baskets, deduplicated, known customers and products only.",
+        specs=[
+            dg.AssetSpec(
+                TRANSACTION_LINES,
+                kinds=SQL_KINDS,
+                description="Transaction basket lines: typed, exploded from baskets, deduplicated, known customers and "
+                "products only.",
+                deps=[BRONZE_TRANSACTIONS, SILVER_CUSTOMERS, SILVER_PRODUCTS],
             ),
-            "quarantine": dg.AssetOut(
-                key=TRANSACTION_QUARANTINE,
-                kinds=KINDS,
+            dg.AssetSpec(
+                TRANSACTION_QUARANTINE,
+                kinds=SQL_KINDS,
                 description="Every rejected transaction record with file, line, basket position, raw line and reason.",
+                deps=[BRONZE_TRANSACTIONS, SILVER_CUSTOMERS, SILVER_PRODUCTS],
             ),
-        },
-        ins={
-            "bronze": dg.AssetIn(BRONZE_TRANSACTIONS),
-            "customers": dg.AssetIn(SILVER_CUSTOMERS),
-            "products": dg.AssetIn(SILVER_PRODUCTS),
-        },
-        partitions_def=partitions_def,
-        backfill_policy=HISTORY_BACKFILL,
-        pool=POOL,
+        ],
+        **weekly,
     )
-    def silver_transactions(
-        context: dg.AssetExecutionContext, bronze: WeeklyBatches, customers: pl.DataFrame, products: pl.DataFrame
-    ) -> Iterator[dg.Output]:
-        customer_ids, product_ids = customers.get_column("customer_id"), products.get_column("product_id")
-        rejected_by_week = SetAsidePerWeek(bronze.weeks)
-
-        def accept(week: date, bronze_week: pl.DataFrame) -> pl.DataFrame:
-            records = transactions.bronze_record_count(bronze_week)
-            accepted, rejected = transactions.split_transactions(
-                bronze_week, week=week, customer_ids=customer_ids, product_ids=product_ids
+    def silver_transactions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator:
+        weeks = weeks_of(context)
+        store = warehouse.get()
+        lines, quarantine = table_name(TRANSACTION_LINES), table_name(TRANSACTION_QUARANTINE)
+        bronze_records = dict(
+            store.query(
+                transactions.records_per_week_sql(table_name(BRONZE_TRANSACTIONS)), {"weeks": weeks}
+            ).iter_rows()
+        )
+        rows: dict[str, dict[date, int]] = {lines: {}, quarantine: {}}
+        for batch in weeks_in_batches(weeks, bronze_records, LINES_PER_STATEMENT):
+            written = store.rewrite_weeks(
+                {lines: transactions.LINES_SCHEMA, quarantine: transactions.QUARANTINE_SCHEMA},
+                batch,
+                lambda connection, batch=batch: transactions.insert_silver(
+                    connection,
+                    bronze=table_name(BRONZE_TRANSACTIONS),
+                    customers=table_name(SILVER_CUSTOMERS),
+                    products=table_name(SILVER_PRODUCTS),
+                    lines=lines,
+                    quarantine=quarantine,
+                    weeks=batch,
+                ),
             )
-            rejected_by_week.keep(week, rejected)
-            quality = {  # per week, so the UI plots data quality across partitions
-                "records_read": records,
-                "rows_written": accepted.height,
-                "duplicates_removed": rejected.filter(pl.col("reason") == "duplicate_transaction").height,
-                "records_quarantined": rejected.height,  # per reason: on the quarantine table's week (IO manager)
-            }
-            context.add_asset_metadata(quality, asset_key=TRANSACTION_LINES, partition_key=week.isoformat())
-            return accepted
-
-        # the IO manager writes each week's lines as it is produced; the (small) rejects are kept for the next output,
-        # whose per-week row count and `quarantined_<reason>` figures the IO manager records
-        yield dg.Output(bronze.map(accept), output_name="lines")
-        yield dg.Output(rejected_by_week.batches(), output_name="quarantine")
+            for table in rows:
+                rows[table] |= written[table]
+            log_batch(context, lines, batch, rows[lines], weeks)
+        reasons = reasons_per_week(store, quarantine, weeks)
+        for week in weeks:  # per week, so the UI plots data quality across partitions
+            week_reasons = reasons.get(week, {})
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": rows[lines][week],
+                    "records_read": bronze_records.get(week, 0),
+                    "rows_written": rows[lines][week],
+                    "duplicates_removed": week_reasons.get("duplicate_transaction", 0),
+                    "records_quarantined": rows[quarantine][week],
+                },
+                asset_key=TRANSACTION_LINES,
+                partition_key=week.isoformat(),
+            )
+            context.add_asset_metadata(
+                {
+                    "dagster/row_count": rows[quarantine][week],
+                    **{f"quarantined_{code}": count for code, count in week_reasons.items()},
+                },
+                asset_key=TRANSACTION_QUARANTINE,
+                partition_key=week.isoformat(),
+            )
+        yield dg.MaterializeResult(asset_key=TRANSACTION_LINES, metadata=rows_per_week(rows[lines]))
+        yield dg.MaterializeResult(asset_key=TRANSACTION_QUARANTINE, metadata=rows_per_week(rows[quarantine]))
 
     @dg.asset(
         key=CUSTOMER_PRODUCT_PURCHASES,
         description="How many times each customer bought each product each week (basket lines), for next-purchase models.",
-        kinds=KINDS,
-        partitions_def=partitions_def,
-        backfill_policy=HISTORY_BACKFILL,
-        pool=POOL,
-        ins={
-            "lines": dg.AssetIn(TRANSACTION_LINES),
-            "customers": dg.AssetIn(SILVER_CUSTOMERS),
-            "products": dg.AssetIn(SILVER_PRODUCTS),
-        },
+        kinds=SQL_KINDS,
+        deps=[TRANSACTION_LINES, SILVER_CUSTOMERS, SILVER_PRODUCTS],
+        **weekly,
     )
     def customer_product_purchases(
-        lines: WeeklyBatches, customers: pl.DataFrame, products: pl.DataFrame
-    ) -> WeeklyBatches:
-        return lines.map(lambda week, week_lines: transactions.weekly_purchase_counts(week_lines, customers, products))
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        weeks = weeks_of(context)
+        store = warehouse.get()
+        counts, lines = table_name(CUSTOMER_PRODUCT_PURCHASES), table_name(TRANSACTION_LINES)
+        lines_per_week = dict(store.query(weekly_row_count_sql(lines), {"weeks": weeks}).iter_rows())
+        rows: dict[date, int] = {}
+        for batch in weeks_in_batches(weeks, lines_per_week, LINES_PER_STATEMENT):
+            written = store.rewrite_weeks(
+                {counts: transactions.COUNTS_SCHEMA},
+                batch,
+                lambda connection, batch=batch: transactions.insert_counts(
+                    connection,
+                    lines=lines,
+                    customers=table_name(SILVER_CUSTOMERS),
+                    products=table_name(SILVER_PRODUCTS),
+                    counts=counts,
+                    weeks=batch,
+                ),
+            )
+            rows |= written[counts]
+            log_batch(context, counts, batch, rows, weeks)
+        for week in weeks:
+            context.add_asset_metadata({"dagster/row_count": rows[week]}, partition_key=week.isoformat())
+        return dg.MaterializeResult(metadata=rows_per_week(rows))
 
     return [bronze_transactions, silver_transactions, customer_product_purchases]
 

@@ -24,12 +24,16 @@ def _write_day(landing: Path, day: str, content: bytes | str) -> Path:
 
 
 def _split(landing: Path, customers=("C1", "C2"), products=("P1", "P2")):
-    bronze = transactions.read_transactions_week(landing, WEEK)
-    lines, quarantine = transactions.split_transactions(
-        bronze, week=WEEK, customer_ids=pl.Series(customers), product_ids=pl.Series(products)
+    tables = transactions.transform_in_memory(
+        landing,
+        [WEEK],
+        pl.DataFrame({"customer_id": customers, "loyalty_score": [None] * len(customers)}),
+        pl.DataFrame({"product_id": products, "product_category": ["tea"] * len(products)}),
     )
-    assert transactions.bronze_record_count(bronze) == lines.height + quarantine.height
-    return bronze, lines, quarantine
+    bronze = tables.bronze
+    records = bronze.select(pl.col("basket").list.len().fill_null(0).clip(lower_bound=1).sum()).item() or 0
+    assert records == tables.lines.height + tables.quarantine.height
+    return bronze, tables.lines, tables.quarantine
 
 
 def _reasons(quarantine: pl.DataFrame) -> list[tuple[int, int | None, str]]:
@@ -117,6 +121,42 @@ def test_windows_line_endings_and_a_byte_order_mark_are_read_like_plain_files(tm
     assert bronze["raw_line"].to_list() == [None, None, "{oops"], "the text is kept for the line that did not parse"
 
 
+def test_a_file_that_is_not_utf8_is_read_line_by_line_and_only_its_bad_line_quarantined(tmp_path):
+    good, later = _line().encode(), _line(when="2018-09-03 11:00:00").encode()
+    _write_day(tmp_path, "2018-09-03", good + b"\n" + b'{"customer_id": "C\xff1"}' + b"\n" + later + b"\n")
+    _write_day(tmp_path, "2018-09-04", _line(when="2018-09-04 10:00:00") + "\n")  # a plain file beside it
+    bronze, lines, quarantine = _split(tmp_path)
+    assert bronze.select("source_file", "line_number").rows() == [
+        ("transactions/d=2018-09-03/transactions.json", 1),
+        ("transactions/d=2018-09-03/transactions.json", 2),
+        ("transactions/d=2018-09-03/transactions.json", 3),
+        ("transactions/d=2018-09-04/transactions.json", 1),
+    ]
+    assert lines.height == 3
+    assert quarantine.select("line_number", "reason", "raw").rows() == [(2, "not_utf8", '{"customer_id": "C\\xff1"}')]
+
+
+def test_a_json_object_with_fields_of_the_wrong_type_is_named_as_such(tmp_path):
+    _write_day(tmp_path, "2018-09-03", _line(basket='"P1 x2"') + "\n" + _line(when="2018-09-03 11:00:00") + "\n")
+    _, lines, quarantine = _split(tmp_path)
+    assert lines.height == 1
+    assert quarantine.select("line_number", "reason").rows() == [(1, "unexpected_field_types")]
+
+
+def test_a_duplicate_names_the_line_it_repeats(tmp_path):
+    _write_day(tmp_path, "2018-09-03", _line() + "\n")
+    _write_day(tmp_path, "2018-09-05", _line(when="2018-09-05 08:00:00") + "\n" + _line() + "\n")
+    _, _, quarantine = _split(tmp_path)
+    assert quarantine.select("source_file", "line_number", "reason", "detail").rows() == [
+        (
+            "transactions/d=2018-09-05/transactions.json",
+            2,
+            "duplicate_transaction",
+            "duplicate of transactions/d=2018-09-03/transactions.json line 1",
+        )
+    ]
+
+
 def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
     (tmp_path / "transactions" / "d=2018-09-04").mkdir(parents=True)  # folder without a file
     _write_day(tmp_path, "2018-09-05", "")  # empty file
@@ -140,10 +180,9 @@ def test_weekly_counts_follow_the_contract(tmp_path):
             ]
         ),
     )
-    _, lines, _ = _split(tmp_path)
     customers = pl.DataFrame({"customer_id": ["C1", "C2"], "loyalty_score": [0.5, None]})
     products = pl.DataFrame({"product_id": ["P1", "P2"], "product_category": ["tea", "cake"]})
-    counts = transactions.weekly_purchase_counts(lines, customers, products)
+    counts = transactions.transform_in_memory(tmp_path, [WEEK], customers, products).counts
     assert counts.columns == [
         "week_start",
         "customer_id",

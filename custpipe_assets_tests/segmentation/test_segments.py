@@ -66,15 +66,11 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
         reference.read_reference_csv(landing, profiles.PROFILES_FILE, profiles.PROFILE_COLUMNS)
     )
     rollups, spend = [], Decimal(0)
+    weeks = [FIRST_WEEK + timedelta(weeks=index) for index in range(SCALES["small"].weeks)]
+    all_lines = transactions.transform_in_memory(landing, weeks, customers, products).lines
     with start_service(landing, seed=7) as service:
-        for index in range(SCALES["small"].weeks):
-            week = FIRST_WEEK + timedelta(weeks=index)
-            lines, _ = transactions.split_transactions(
-                transactions.read_transactions_week(landing, week),
-                week=week,
-                customer_ids=customers.get_column("customer_id"),
-                product_ids=products.get_column("product_id"),
-            )
+        for week in weeks:
+            lines = all_lines.filter(pl.col("week_start") == week)
             fetched = fetch_purchases(service.url, week, week + timedelta(days=7)).frame
             matched, _ = store_purchases.clean_store_purchases(fetched, week, silver_profiles)
             rollups.append(feature_module.weekly_rollup(lines, matched, week))
