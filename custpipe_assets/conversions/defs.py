@@ -3,9 +3,8 @@ freshness checks."""
 
 import dagster as dg
 
-from custpipe_assets.conversions import assets, automation, checks
+from custpipe_assets.conversions import assets, automation, checks, columns
 from custpipe_assets.core.automation import build_domain_defs
-from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
 
 DOMAIN = "conversions"
@@ -14,8 +13,8 @@ DOMAIN = "conversions"
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         weekly = assets.build_conversion_assets(partitions_def, settings.reports_dir / "conversions")
-        return with_column_schemas(assets.COLUMNS, [*assets.CONVERSION_REFERENCE_ASSETS, *weekly])
+        return [*assets.CONVERSION_REFERENCE_ASSETS, *weekly]
 
     return build_domain_defs(
-        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
+        DOMAIN, settings, domain_assets, checks.build_checks, automation.build_automation, columns=columns.COLUMNS
     )

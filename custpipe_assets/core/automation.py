@@ -4,7 +4,7 @@ every domain."""
 
 import hashlib
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -267,13 +267,15 @@ def domain_freshness(domain: str, assets: Sequence[dg.AssetsDefinition]):
 def build_domain_defs(
     domain: str,
     settings: Settings,
-    *,
     assets: Callable[[dg.PartitionsDefinition], list[dg.AssetsDefinition]],
     checks: Callable[[dg.PartitionsDefinition], list[dg.AssetChecksDefinition]],
     automation: Callable[[dg.PartitionsDefinition], tuple[list, list, list]],
+    *,
+    columns: Mapping[dg.AssetKey, dg.TableSchema] | None = None,
 ) -> dg.Definitions:
     """A domain's Definitions from its parts, each built for the weekly partitions: its assets, checks, jobs,
-    schedules and sensors, plus the freshness checks of its weekly assets and the job over all of it."""
+    schedules and sensors, plus the freshness checks of its weekly assets and the job over all of it; `columns`,
+    the domain's column schemas (its `columns.COLUMNS`), shown on its tables before any run."""
     partitions_def = weekly_partitions(settings.first_week)
     jobs, schedules, sensors = automation(partitions_def)
     domain_assets = assets(partitions_def)
@@ -283,6 +285,7 @@ def build_domain_defs(
         partitions_def,
         assets=domain_assets,
         checks=[*checks(partitions_def), *freshness_checks],
+        columns=columns,
         jobs=jobs,
         schedules=schedules,
         sensors=[*sensors, *freshness_sensors],

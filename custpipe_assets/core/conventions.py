@@ -36,8 +36,13 @@ def domain_job_name(domain: str) -> str:
     return f"{EVERYTHING_JOB}_{domain}"
 
 
-def in_domain(domain: str, assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """The domain as group, tag and owner; the layer as a kind badge; source code references for the UI."""
+def in_domain(
+    domain: str,
+    assets: Sequence[dg.AssetsDefinition],
+    columns: Mapping[dg.AssetKey, dg.TableSchema] | None = None,
+) -> list[dg.AssetsDefinition]:
+    """The domain as group, tag and owner; the layer as a kind badge; the tables' `columns` (`with_column_schemas`);
+    source code references for the UI."""
 
     def mark(spec: dg.AssetSpec) -> dg.AssetSpec:
         layer_kind = {spec.key.path[0]} & set(LAYERS)
@@ -45,7 +50,8 @@ def in_domain(domain: str, assets: Sequence[dg.AssetsDefinition]) -> list[dg.Ass
             group_name=domain, owners=OWNERS, kinds=set(spec.kinds) | layer_kind
         ).merge_attributes(tags={"domain": domain})
 
-    return dg.with_source_code_references(dg.map_asset_specs(mark, assets))
+    described = with_column_schemas(columns, assets) if columns else assets
+    return dg.with_source_code_references(dg.map_asset_specs(mark, described))
 
 
 def with_column_schemas(
@@ -71,11 +77,13 @@ def domain_definitions(
     *,
     assets: Sequence[dg.AssetsDefinition],
     checks: Sequence[dg.AssetChecksDefinition],
+    columns: Mapping[dg.AssetKey, dg.TableSchema] | None = None,
     jobs: Sequence = (),
     schedules: Sequence = (),
     sensors: Sequence = (),
 ) -> dg.Definitions:
-    """One domain's Definitions: its marked assets, checks, automation, and the job over all of it."""
+    """One domain's Definitions: its marked assets (with the column schemas of its tables), checks, automation, and
+    the job over all of it."""
     everything = dg.define_asset_job(
         domain_job_name(domain),
         selection=dg.AssetSelection.groups(domain),
@@ -83,7 +91,7 @@ def domain_definitions(
         description=f"Every asset and check of the {domain} domain, over a range of weeks in one run.",
     )
     return dg.Definitions(
-        assets=in_domain(domain, assets),
+        assets=in_domain(domain, assets, columns),
         asset_checks=checks,
         jobs=[everything, *jobs],
         schedules=schedules,

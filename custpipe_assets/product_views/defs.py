@@ -4,9 +4,8 @@ checks."""
 import dagster as dg
 
 from custpipe_assets.core.automation import build_domain_defs
-from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
-from custpipe_assets.product_views import assets, automation, checks
+from custpipe_assets.product_views import assets, automation, checks, columns
 
 DOMAIN = "product_views"
 
@@ -14,8 +13,8 @@ DOMAIN = "product_views"
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         weekly = assets.build_view_assets(partitions_def, settings.ctr_snapshot, automation.LANDED_FILES)
-        return with_column_schemas(assets.COLUMNS, [*assets.ORDER_ASSETS, *weekly])
+        return [*assets.ORDER_ASSETS, *weekly]
 
     return build_domain_defs(
-        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
+        DOMAIN, settings, domain_assets, checks.build_checks, automation.build_automation, columns=columns.COLUMNS
     )

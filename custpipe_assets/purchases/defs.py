@@ -4,7 +4,6 @@ freshness checks."""
 import dagster as dg
 
 from custpipe_assets.core.automation import build_domain_defs
-from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.purchases import assets, automation, checks, columns
 
@@ -14,8 +13,8 @@ DOMAIN = "purchases"
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         weekly = assets.build_transaction_assets(partitions_def, automation.LANDED_FILES)
-        return with_column_schemas(columns.COLUMNS, [*assets.REFERENCE_ASSETS, *weekly])
+        return [*assets.REFERENCE_ASSETS, *weekly]
 
     return build_domain_defs(
-        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
+        DOMAIN, settings, domain_assets, checks.build_checks, automation.build_automation, columns=columns.COLUMNS
     )

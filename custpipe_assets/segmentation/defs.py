@@ -4,7 +4,6 @@ metrics, their automation and freshness checks. The purchase-history API resourc
 import dagster as dg
 
 from custpipe_assets.core.automation import build_domain_defs
-from custpipe_assets.core.conventions import with_column_schemas
 from custpipe_assets.core.settings import Settings
 from custpipe_assets.segmentation import assets, automation, checks, columns
 
@@ -14,8 +13,8 @@ DOMAIN = "segmentation"
 def build_defs(settings: Settings) -> dg.Definitions:
     def domain_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         domain = [*assets.SEGMENTATION_REFERENCE_ASSETS, *assets.build_segmentation_assets(partitions_def)]
-        return with_column_schemas(columns.COLUMNS, automation.with_automation_conditions(domain))
+        return automation.with_automation_conditions(domain)
 
     return build_domain_defs(
-        DOMAIN, settings, assets=domain_assets, checks=checks.build_checks, automation=automation.build_automation
+        DOMAIN, settings, domain_assets, checks.build_checks, automation.build_automation, columns=columns.COLUMNS
     )
