@@ -19,6 +19,8 @@ import polars as pl
 
 from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
+from custpipe_assets.conversions.report_charts import fitted_delay_chart
+from custpipe_assets.conversions.report_tables import fitted_delay_table
 from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
@@ -68,11 +70,11 @@ def _delay_metadata(delay: DelayFit, label: str) -> dict[str, object]:
     """The fitted delay as metadata: its figures, the median alone (a number, so the UI plots it week after week),
     its quantiles as a table, and its chart."""
     summary = delay.summary()
-    chart = base64.b64encode(report.fitted_delay_chart(delay, f"Delay fitted from the {label}")).decode("ascii")
+    chart = base64.b64encode(fitted_delay_chart(delay, f"Delay fitted from the {label}")).decode("ascii")
     return {
         "fitted_delay": dg.MetadataValue.json(summary),
         "fitted_delay_median_seconds": summary["p50_seconds"],
-        "fitted_delay_quantiles": dg.MetadataValue.md(markdown_table(report.fitted_delay_table(delay))),
+        "fitted_delay_quantiles": dg.MetadataValue.md(markdown_table(fitted_delay_table(delay))),
         "fitted_delay_plot": dg.MetadataValue.md(f"![fitted delay](data:image/png;base64,{chart})"),
     }
 

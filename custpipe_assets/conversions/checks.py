@@ -8,7 +8,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from custpipe_assets.conversions import assets, delay, matching, transforms
+from custpipe_assets.conversions import assets, delay_steadiness, matching, transforms
 from custpipe_assets.conversions.formats import BROKER_DIR, CONVERSIONS_DIR
 from custpipe_assets.core.checks import (
     SAMPLE_ROWS,
@@ -92,16 +92,17 @@ def _weekly_reconciliation(
 
 
 def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
-    """WARN when a week's learned delay shifted sharply from the weeks before it (`delay.steadiness`); its metadata
-    carries every checked week's quantiles against its history's, and a text plot of the week that moved most."""
+    """WARN when a week's learned delay shifted sharply from the weeks before it (`delay_steadiness.steadiness`);
+    its metadata carries every checked week's quantiles against its history's, and a text plot of the week that
+    moved most."""
 
     @dg.asset_check(
         asset=assets.CONVERSION_MATCHES,
         name="delay_steady",
         description=(
             f"Per week: the conversion -> registration delay learned from the week's data against the one learned "
-            f"from the {delay.HISTORY_WEEKS} weeks before it; warns when it moved by a factor of 3 or more (mean gap "
-            f"of their quantiles on the log scale >= ln 3). Weeks with fewer than {delay.MIN_TRUE_PAIRS} true pairs "
+            f"from the {delay_steadiness.HISTORY_WEEKS} weeks before it; warns when it moved by a factor of 3 or more (mean gap "
+            f"of their quantiles on the log scale >= ln 3). Weeks with fewer than {delay_steadiness.MIN_TRUE_PAIRS} true pairs "
             "are listed, not judged."
         ),
         partitions_def=partitions_def,
@@ -112,7 +113,7 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
         checked = weeks_of(context)
         store = warehouse.get()
         # the checked weeks and their histories, each with the week on either side its matching window reaches
-        first = checked[0] - timedelta(weeks=delay.HISTORY_WEEKS + 1)
+        first = checked[0] - timedelta(weeks=delay_steadiness.HISTORY_WEEKS + 1)
         needed = [first + timedelta(weeks=n) for n in range((checked[-1] - first).days // 7 + 2)]
         conversions = store.read(table_name(assets.SILVER_CONVERSIONS), needed)
         registrations = store.read(table_name(assets.SILVER_REGISTRATIONS), needed)
@@ -122,14 +123,14 @@ def delay_steady_check(partitions_def: dg.PartitionsDefinition) -> dg.AssetCheck
             else []
         )
         fits = {week: matching.week_delay_fit(conversions, registrations, week) for week in fitted_weeks}
-        table = delay.steadiness(fits, checked)
+        table = delay_steadiness.steadiness(fits, checked)
         shifted = table.filter(pl.col("shifted").fill_null(False))
         worst = table.drop_nulls("shift").sort("shift", descending=True).head(1)
         plot = "none"
         if worst.height:
             week = worst.item(0, "week_start")
-            history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay.HISTORY_WEEKS :]
-            plot = delay.delay_text_plot(
+            history = [fits[earlier] for earlier in sorted(fits) if earlier < week][-delay_steadiness.HISTORY_WEEKS :]
+            plot = delay_steadiness.delay_text_plot(
                 {
                     f"week of {week}": fits[week],
                     f"{len(history)} week{'' if len(history) == 1 else 's'} before": history,

@@ -8,12 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from custpipe_assets.conversions.delay import (
+from custpipe_assets.conversions.delay import fit_delay
+from custpipe_assets.conversions.delay_steadiness import (
     MIN_TRUE_PAIRS,
     SHARP_SHIFT,
     delay_shift,
     delay_text_plot,
-    fit_delay,
     history_quantiles,
     steadiness,
 )
