@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtr
 
 RULES = ("residency_country", "ip_country", "time_only")
 MAX_COMPONENTS = 3
@@ -245,6 +244,9 @@ def _split(fit: dict, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _truncated_pdf(u: np.ndarray, means: np.ndarray, spreads: np.ndarray, top: float) -> np.ndarray:
     """Gaussian densities in u, renormalized to [0, top] so that no mass is lost below 0 seconds."""
+    # imported here, not at module load: start-up time of every run
+    from scipy.special import ndtr
+
     mass = ndtr((top - means) / spreads) - ndtr(-means / spreads)
     return np.exp(-0.5 * ((u - means) / spreads) ** 2) / (spreads * math.sqrt(2 * math.pi) * np.maximum(mass, 1e-12))
 

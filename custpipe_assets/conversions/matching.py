@@ -43,9 +43,6 @@ from typing import Protocol
 import duckdb
 import numpy as np
 import polars as pl
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from custpipe_assets.conversions.delay import DelayFit, fit_delay
 
@@ -366,6 +363,11 @@ def _solve_components(rows: np.ndarray, columns: np.ndarray, weights: np.ndarray
     The max-marginal of a chosen edge is the best total with it minus the best total without it: the log odds of
     the pair against every other way its component could be explained.
     """
+    # imported here, not at module load: start-up time of every run
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n_rows = int(rows.max()) + 1
     graph = coo_matrix((np.ones(len(rows)), (rows, columns + n_rows)), shape=(n_rows + int(columns.max()) + 1,) * 2)
     _, labels = connected_components(graph, directed=False)

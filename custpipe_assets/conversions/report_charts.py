@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.conversions.report_tables import DELAY_BIN_MINUTES
+
+# matplotlib is imported where a chart is drawn, not at module load: start-up time of every run
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TOP_SEGMENTS_CHARTED = 15
 FITTED_DELAY_COLORS = 32  # the fitted-delay chart is attached to every week of the matches: kept small
@@ -24,7 +27,7 @@ def fitted_delay_chart(delay: DelayFit, title: str) -> bytes:
     """Candidate pairs per bin of ln(1 + delay) against what the fit explains them by: chance pairs (measured from
     the wrong-way pairs) plus true pairs spread by the fitted density; the 10th, 50th and 90th percentiles marked."""
     histogram = delay.histogram
-    figure = Figure(figsize=(7, 4), layout="constrained")
+    figure = _figure(figsize=(7, 4))
     axes = figure.add_subplot()
     if histogram.height:
         lower = np.log1p(histogram["from_seconds"].to_numpy())
@@ -57,9 +60,20 @@ def fitted_delay_chart(delay: DelayFit, title: str) -> bytes:
     return _png(figure, colors=FITTED_DELAY_COLORS)
 
 
+def _figure(**options) -> Figure:
+    """An empty figure with the constrained layout."""
+    # imported here, not at module load: start-up time of every run
+    from matplotlib.figure import Figure
+
+    return Figure(layout="constrained", **options)
+
+
 def _png(figure: Figure, colors: int | None = None) -> bytes:
     """The figure as PNG bytes; with `colors`, reduced to that many (a quarter of the size, for charts attached to
     every weekly partition)."""
+    # imported here, not at module load: start-up time of every run
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
@@ -72,7 +86,7 @@ def _png(figure: Figure, colors: int | None = None) -> bytes:
 
 def rate_chart(table: pl.DataFrame, segment: str) -> bytes:
     shown = table.head(TOP_SEGMENTS_CHARTED).reverse()
-    figure = Figure(figsize=(7, 0.35 * shown.height + 1.4), layout="constrained")
+    figure = _figure(figsize=(7, 0.35 * shown.height + 1.4))
     axes = figure.add_subplot()
     labels = [f"{value} (n={count})" for value, count in zip(shown[segment], shown["conversions"], strict=True)]
     axes.barh(labels, shown["registration_rate"].to_list(), color="#3b75af")
@@ -90,7 +104,7 @@ def score_chart(scores: pl.DataFrame) -> bytes:
         .agg(pl.col("important_score"))
         .sort("page_category")
     )
-    figure = Figure(figsize=(7, 4), layout="constrained")
+    figure = _figure(figsize=(7, 4))
     axes = figure.add_subplot()
     if per_category.height:
         axes.boxplot(per_category["important_score"].to_list(), tick_labels=per_category["page_category"].to_list())
@@ -101,7 +115,7 @@ def score_chart(scores: pl.DataFrame) -> bytes:
 
 
 def delay_chart(histogram: pl.DataFrame) -> bytes:
-    figure = Figure(figsize=(7, 4), layout="constrained")
+    figure = _figure(figsize=(7, 4))
     axes = figure.add_subplot()
     axes.bar(
         histogram["from_minute"].to_list(),

@@ -16,7 +16,6 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from sklearn.preprocessing import StandardScaler
 
 from custpipe_assets.core.arrivals import monday_of
 
@@ -229,6 +228,9 @@ def _one_row_per_customer(**frames: pl.DataFrame) -> pl.DataFrame:
 
 def _standard_scores(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Series]:
     """`<column>_scaled` z-scores (StandardScaler ignores nulls when fitting); a missing value scores 0, the mean."""
+    # imported here, not at module load: start-up time of every run
+    from sklearn.preprocessing import StandardScaler
+
     scores = []
     for column in columns:
         values = frame.get_column(column).cast(pl.Float64).fill_null(np.nan).to_numpy().reshape(-1, 1)

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from custpipe_assets.segmentation.features import MONEY
+
+# sklearn and matplotlib are imported where they are used, not at module load: start-up time of every run
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
 
 DEMOGRAPHIC_WEIGHT = 0.25
 MODEL_INPUTS: dict[str, tuple[pl.Expr, float]] = {
@@ -91,6 +92,10 @@ def fit_segments(features: pl.DataFrame, n_clusters: int = 4, random_state: int 
     if not 1 <= n_clusters <= features.height:
         customers = features.height
         raise ValueError(f"n_clusters must be between 1 and the number of customers, {customers}; got {n_clusters}")
+    # imported here, not at module load: start-up time of every run
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
     rng = np.random.default_rng(random_state)
     raw_inputs = _raw_inputs(features)
     scaler = StandardScaler().fit(raw_inputs)
@@ -228,6 +233,9 @@ def _sample(rng: np.random.Generator, population: int, size: int) -> np.ndarray:
 
 
 def _silhouette(matrix: np.ndarray, segment_ids: np.ndarray, rng: np.random.Generator) -> float:
+    # imported here, not at module load: start-up time of every run
+    from sklearn.metrics import silhouette_score
+
     rows = _sample(rng, len(matrix), SILHOUETTE_SAMPLE)
     if not 2 <= len(np.unique(segment_ids[rows])) <= len(rows) - 1:
         return float("nan")
@@ -236,6 +244,10 @@ def _silhouette(matrix: np.ndarray, segment_ids: np.ndarray, rng: np.random.Gene
 
 def _plot(features: pl.DataFrame, segment_ids: np.ndarray, names: list[str], rng: np.random.Generator) -> bytes:
     """PNG: spend against frequency and against recency, one colour per segment (on a seeded sample of customers)."""
+    # imported here, not at module load: start-up time of every run
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     rows = _sample(rng, features.height, PLOT_SAMPLE)
     spend = features.get_column("total_spend").cast(pl.Float64).to_numpy()[rows]
     frequency = features.get_column("purchase_frequency").to_numpy()[rows]
