@@ -24,6 +24,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from harness import ChildFailed, measure_in_child  # benchmarks/harness.py
 from peak_memory import peak_mb  # benchmarks/peak_memory.py
 
 WAYS = ("pipeline", "dagster", "duckdb", "pandas", "end_to_end")
@@ -60,8 +61,9 @@ def _weeks(landing: Path) -> list[date]:
 
 
 def run_pipeline(landing: Path, workdir: Path) -> dict:
-    """The pipeline's transforms exactly as the weekly assets call them, one week in memory at a time."""
-    import polars as pl
+    """The pipeline's transforms exactly as the weekly assets call them (reference tables in Polars, then the
+    transactions' SQL over every week), in an in-memory DuckDB: the work without Dagster and the warehouse file."""
+    import duckdb
 
     from custpipe_assets.purchases import reference, transactions
 
@@ -71,14 +73,10 @@ def run_pipeline(landing: Path, workdir: Path) -> dict:
     products, _ = reference.clean_products(
         reference.read_reference_csv(landing, reference.PRODUCTS_FILE, reference.PRODUCT_COLUMNS)
     )
-    counts = []
-    for week in _weeks(landing):
-        bronze = transactions.read_transactions_week(landing, week)
-        lines, _ = transactions.split_transactions(
-            bronze, week=week, customer_ids=customers["customer_id"], product_ids=products["product_id"]
-        )
-        counts.append(transactions.weekly_purchase_counts(lines, customers, products))
-    return _digest(pl.concat(counts))
+    connection = duckdb.connect()
+    transactions.run_in(connection, landing, _weeks(landing), customers, products)
+    rows, purchases = connection.execute("select count(*), sum(purchase_count) from counts").fetchone()
+    return {"rows": rows, "purchases": int(purchases or 0)}
 
 
 def run_dagster(landing: Path, workdir: Path) -> dict:
@@ -274,26 +272,12 @@ def main() -> None:
 
     results = {}
     for way in [w for w in args.only.split(",") if w]:
-        completed = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--scale",
-                args.scale,
-                "--seed",
-                str(args.seed),
-                "--workdir",
-                str(args.workdir),
-                "--child",
-                way,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if completed.returncode != 0:
-            print(f"{way}: failed\n{completed.stderr[-2000:]}")
+        arguments = ["--scale", args.scale, "--seed", str(args.seed), "--workdir", str(args.workdir)]
+        try:
+            results[way] = measure_in_child(__file__, arguments, way, stderr_tail=2000)
+        except ChildFailed as failure:
+            print(failure)
             continue
-        results[way] = json.loads(completed.stdout.strip().splitlines()[-1])
         if "child_peak_mb" in results[way]:  # the run's own process, not the benchmark's
             results[way]["peak_mb"] = results[way]["child_peak_mb"]
         print(f"  {way:<9} {results[way]['seconds']:8.2f} s  {results[way]['peak_mb']:9,.0f} MB", flush=True)

@@ -409,24 +409,10 @@ def transform_in_memory(
     landing_dir: Path, weeks: list[date], customers: pl.DataFrame, products: pl.DataFrame
 ) -> TransactionTables:
     """The whole path, as the weekly assets run it, in an in-memory DuckDB over silver customers and products
-    frames: a look at the tables without a warehouse (tests, benchmarks, a notebook)."""
+    frames: a look at the tables without a warehouse (tests, a notebook)."""
     connection = duckdb.connect()
     try:
-        connection.register("customers", customers)
-        connection.register("products", products)
-        for table, schema in (
-            ("bronze", BRONZE_SCHEMA),
-            ("lines", LINES_SCHEMA),
-            ("quarantine", QUARANTINE_SCHEMA),
-            ("counts", COUNTS_SCHEMA),
-        ):
-            connection.register("empty", schema.to_frame())
-            connection.execute(f"create table {table} as select * from empty")
-        insert_bronze(connection, "bronze", landed_day_files(landing_dir, weeks))
-        if weeks:
-            tables = {"customers": "customers", "products": "products", "lines": "lines"}
-            insert_silver(connection, bronze="bronze", quarantine="quarantine", weeks=weeks, **tables)
-            insert_counts(connection, counts="counts", weeks=weeks, **tables)
+        run_in(connection, landing_dir, weeks, customers, products)
         order = {"bronze": "day, line_number", "lines": "source_file, line_number, basket_position"}
         frames = {
             table: connection.sql(f"select * from {table} order by {order.get(table, 'all')}").pl()
@@ -435,3 +421,28 @@ def transform_in_memory(
         return TransactionTables(**frames)
     finally:
         connection.close()
+
+
+def run_in(
+    connection: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    weeks: list[date],
+    customers: pl.DataFrame,
+    products: pl.DataFrame,
+) -> None:
+    """Every step of the path into the tables `bronze`, `lines`, `quarantine` and `counts` of `connection`."""
+    connection.register("customers", customers)
+    connection.register("products", products)
+    for table, schema in (
+        ("bronze", BRONZE_SCHEMA),
+        ("lines", LINES_SCHEMA),
+        ("quarantine", QUARANTINE_SCHEMA),
+        ("counts", COUNTS_SCHEMA),
+    ):
+        connection.register("empty", schema.to_frame())
+        connection.execute(f"create table {table} as select * from empty")
+    insert_bronze(connection, "bronze", landed_day_files(landing_dir, weeks))
+    if weeks:
+        tables = {"customers": "customers", "products": "products", "lines": "lines"}
+        insert_silver(connection, bronze="bronze", quarantine="quarantine", weeks=weeks, **tables)
+        insert_counts(connection, counts="counts", weeks=weeks, **tables)
