@@ -68,11 +68,12 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     ensure_dagster_home()
-    summary = run_everything(settings, domains=args.domain)
+    instance = dg.DagsterInstance.get()  # one for the runs and the report: opening it costs about half a second
+    summary = run_everything(settings, instance=instance, domains=args.domain)
     print_summary(summary, settings)
     from custpipe_assets.reporting.report import write_check_report
 
-    paths = write_check_report(dg.DagsterInstance.get(), settings.reports_dir)
+    paths = write_check_report(instance, settings.reports_dir)
     print(f"check report: {paths.html} (also {paths.markdown.name}, {paths.json.name})")
     return 0 if summary.success and not summary.checks_failed else 1
 

@@ -245,11 +245,9 @@ def records_select(bronze: str, customers: str, products: str, first_week: date,
     non-positive price.
     """
     purchased_at = ", ".join(f"try_strptime(date_of_purchase, '{fmt}')" for fmt in _PURCHASE_TIME_FORMATS)
+    same_transaction = "week_start, customer_id, date_of_purchase, basket"
     return f"""
-        with lines as (
-            select *, coalesce({purchased_at}) as purchased_at
-            from {bronze} where week_start between DATE '{first_week}' and DATE '{last_week}'
-        ), judged as (
+        with judged as not materialized (
             select *,
                    case when parse_error is not null then parse_error
                         when customer_id is null or trim(customer_id) = '' then 'missing_customer_id'
@@ -258,24 +256,34 @@ def records_select(bronze: str, customers: str, products: str, first_week: date,
                         when purchased_at is null then 'invalid_date_of_purchase'
                         when purchased_at < week_start or purchased_at >= week_start + 7 then 'purchase_outside_week'
                    end as line_reason
-            from lines
-        ), deduplicated as (
-            select * exclude (line_reason, kept_file, kept_line, copy),
-                   case when line_reason is null and copy > 1 then 'duplicate_transaction' else line_reason end
-                       as line_reason,
-                   case when line_reason is null and copy > 1
-                        then 'duplicate of ' || kept_file || ' line ' || kept_line end as line_detail
             from (
-                select *,
+                select *, coalesce({purchased_at}) as purchased_at
+                from {bronze} where week_start between DATE '{first_week}' and DATE '{last_week}'
+            )
+        ), repeated as (
+            -- transactions whose hash comes more than once in their week: a cheap filter, the window below is exact
+            select week_start, hash({same_transaction}) as key_hash from judged where line_reason is null
+            group by all having count(*) > 1
+        ), later_copies as (
+            select source_file, line_number, 'duplicate of ' || kept_file || ' line ' || kept_line as line_detail
+            from (
+                select source_file, line_number,
                        row_number() over same_transaction as copy,
                        first_value(source_file) over same_transaction as kept_file,
                        first_value(line_number) over same_transaction as kept_line
                 from judged
-                window same_transaction as (
-                    partition by week_start, line_reason is null, customer_id, date_of_purchase, basket
-                    order by day, line_number
-                )
+                where line_reason is null
+                  and (week_start, hash({same_transaction})) in (select (week_start, key_hash) from repeated)
+                window same_transaction as (partition by {same_transaction} order by day, line_number)
             )
+            where copy > 1
+        ), deduplicated as (
+            select judged.* exclude (line_reason),
+                   coalesce(line_reason, case when later_copies.line_detail is not null then 'duplicate_transaction'
+                                              when customer_id not in (select customer_id from {customers})
+                                              then 'unknown_customer' end) as line_reason,
+                   later_copies.line_detail
+            from judged left join later_copies using (source_file, line_number)
         ), records as (
             select week_start, day, source_file, line_number, raw_line, customer_id, date_of_purchase, basket,
                    purchased_at, line_reason, line_detail,
@@ -291,7 +299,6 @@ def records_select(bronze: str, customers: str, products: str, first_week: date,
         select week_start, purchased_at, customer_id, product_id, price, source_file, line_number, basket_position,
                raw_line, date_of_purchase, basket,
                case when line_reason is not null then line_reason
-                    when customer_id not in (select customer_id from {customers}) then 'unknown_customer'
                     when product_id is null then 'missing_product_id'
                     when product_id not in (select product_id from {products}) then 'unknown_product'
                     when price_json is null or price_json = 'null' then 'missing_price'
