@@ -20,7 +20,7 @@ from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_in_batches
 from custpipe_assets.core.sql_steps import log_batch, reasons_per_week, rows_per_week
 from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
-from custpipe_assets.purchases import reference, transactions
+from custpipe_assets.purchases import reference, transaction_files, transactions
 
 BRONZE_CUSTOMERS = dg.AssetKey(["bronze", "customers"])
 BRONZE_PRODUCTS = dg.AssetKey(["bronze", "products"])
@@ -127,7 +127,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
     ) -> dg.MaterializeResult:
         root, weeks = landing.root(), weeks_of(context)
         record_landed_fingerprints(context, landed, root, weeks)
-        files = transactions.landed_day_files(root, weeks)
+        files = transaction_files.landed_day_files(root, weeks)
         landed_bytes = Counter()
         for file in files:
             landed_bytes[file.week_start] += file.path.stat().st_size
@@ -135,16 +135,16 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         rows: dict[date, int] = {}
         for batch in weeks_in_batches(weeks, landed_bytes, BRONZE_BYTES_PER_BATCH):
             written = warehouse.get().rewrite_weeks(
-                {table: transactions.BRONZE_SCHEMA},
+                {table: transaction_files.BRONZE_SCHEMA},
                 batch,
-                lambda connection, group: transactions.insert_bronze(
+                lambda connection, group: transaction_files.insert_bronze(
                     connection, table, [file for file in files if file.week_start in group]
                 ),
             )
             rows |= written[table]
             log_batch(context, table, batch, rows, weeks)
         for week in weeks:
-            missing = transactions.missing_transaction_days(root, [week])
+            missing = transaction_files.missing_transaction_days(root, [week])
             if missing:
                 context.log.warning(
                     f"week {week}: {len(missing)} day file(s) absent, e.g. {missing[0]}; those days are empty"

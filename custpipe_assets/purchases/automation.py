@@ -3,7 +3,7 @@
 from custpipe_assets.core.arrivals import LandedFiles, week_of_iso_date
 from custpipe_assets.core.automation import arrival_sensor, monday_schedule, weekly_job
 from custpipe_assets.purchases import assets
-from custpipe_assets.purchases.transactions import TRANSACTIONS_DIR, TRANSACTIONS_FILE
+from custpipe_assets.purchases.transaction_files import TRANSACTIONS_DIR, TRANSACTIONS_FILE
 
 WEEKLY_TRANSACTIONS_JOB = "weekly_transactions"
 

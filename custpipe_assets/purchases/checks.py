@@ -16,10 +16,10 @@ from custpipe_assets.core.checks import (
     source_present_check,
     weekly_row_count_sql,
 )
-from custpipe_assets.purchases import assets, reference, transactions
+from custpipe_assets.purchases import assets, reference, transaction_files, transactions
 
 BRONZE_TRANSACTIONS = pandera_schema(
-    transactions.BRONZE_SCHEMA,
+    transaction_files.BRONZE_SCHEMA,
     checks={"source_file": pa.Check.str_startswith("transactions/d="), "line_number": pa.Check.ge(1)},
     nullable=("raw_line", "parse_error", "customer_id", "date_of_purchase", "basket"),
     unique=["source_file", "line_number"],
@@ -61,9 +61,7 @@ SILVER_PRODUCTS = pandera_schema(
 )
 
 # Independent counts for reconciliation, straight from the warehouse tables.
-_BRONZE_RECORDS = """
-    select week_start, sum(greatest(coalesce(len(basket), 0), 1)) as rows
-    from bronze.transactions where week_start = any($weeks) group by 1"""
+_BRONZE_RECORDS = transactions.records_per_week_sql("bronze.transactions")
 _LINES = weekly_row_count_sql("silver.transaction_lines")
 _QUARANTINED = weekly_row_count_sql("silver.transaction_quarantine")
 _GOLD_LINES = "select week_start, sum(purchase_count) as rows from gold.customer_product_purchases where week_start = any($weeks) group by 1"
@@ -132,7 +130,7 @@ def build_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecks
         source_present_check(
             assets.BRONZE_TRANSACTIONS,
             description="Warns when a day of the week has no transactions file (a missing or empty day folder).",
-            find_missing=lambda root, weeks: transactions.missing_transaction_days(root, weeks),
+            find_missing=lambda root, weeks: transaction_files.missing_transaction_days(root, weeks),
             **weekly,
         ),
         *(

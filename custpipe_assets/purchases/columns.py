@@ -6,7 +6,7 @@ import polars as pl
 
 from custpipe_assets.core.columns import table_schema
 from custpipe_assets.core.csv_reader import bronze_csv_schema
-from custpipe_assets.purchases import assets, reference, transactions
+from custpipe_assets.purchases import assets, reference, transaction_files, transactions
 
 DESCRIPTIONS = {
     # bronze
@@ -43,7 +43,7 @@ COLUMNS = {
     ),
     assets.BRONZE_PRODUCTS: table_schema(bronze_reference_schema(reference.PRODUCT_COLUMNS), DESCRIPTIONS),
     assets.BRONZE_TRANSACTIONS: table_schema(
-        transactions.BRONZE_SCHEMA,
+        transaction_files.BRONZE_SCHEMA,
         {
             **DESCRIPTIONS,
             "raw_line": "The line as landed when it did not parse; null when it did (file and line find it).",

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from custpipe_assets.purchases import reference, transactions
+from custpipe_assets.purchases import reference, transaction_files, transactions
 
 WEEK = date(2018, 9, 3)
 
@@ -162,8 +162,8 @@ def test_missing_and_empty_days_give_an_empty_week_and_are_listed(tmp_path):
     _write_day(tmp_path, "2018-09-05", "")  # empty file
     bronze, lines, quarantine = _split(tmp_path)
     assert bronze.is_empty() and lines.is_empty() and quarantine.is_empty()
-    assert bronze.schema == transactions.BRONZE_SCHEMA
-    missing = transactions.missing_transaction_days(tmp_path, [WEEK])
+    assert bronze.schema == transaction_files.BRONZE_SCHEMA
+    missing = transaction_files.missing_transaction_days(tmp_path, [WEEK])
     assert "transactions/d=2018-09-04/transactions.json" in missing and len(missing) == 6  # all but the empty file
 
 
