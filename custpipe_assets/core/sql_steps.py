@@ -28,9 +28,9 @@ def reasons_per_week(warehouse: Warehouse, quarantine: str, weeks: list[date]) -
 def log_batch(
     context: dg.AssetExecutionContext, table: str, batch: list[date], rows: dict[date, int], weeks: list[date]
 ) -> None:
-    """A line per batch of weeks written, so a long backfill shows how far it got."""
-    done = sum(1 for week in weeks if week in rows)
-    context.log.info(
-        f"{table}: weeks {batch[0]} .. {batch[-1]} written ({done}/{len(weeks)} weeks), "
-        f"{sum(rows[week] for week in batch):,} rows"
-    )
+    """A line per week of a batch once it is written (as the IO manager logs each week), so a long backfill shows
+    how far it got; the weeks of one batch commit together, so their lines come together."""
+    for week in batch:
+        context.log.info(
+            f"{table}: week {week} written ({weeks.index(week) + 1}/{len(weeks)}), {rows.get(week, 0):,} rows"
+        )
