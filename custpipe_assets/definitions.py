@@ -19,10 +19,11 @@ from custpipe_assets.conversions.defs import build_defs as conversion_defs
 from custpipe_assets.core.alerts import build_alert_sensors
 from custpipe_assets.core.automation import WEEKLY_EXECUTOR, follow_inputs
 from custpipe_assets.core.conventions import DOMAINS, EVERYTHING_JOB
+from custpipe_assets.core.io_manager import WarehouseIOManager
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.partitions import weekly_partitions
 from custpipe_assets.core.settings import Settings
-from custpipe_assets.core.warehouse import WarehouseIOManager, WarehouseResource
+from custpipe_assets.core.warehouse import WarehouseResource
 from custpipe_assets.product_views.automation import WEEKLY_PRODUCT_VIEWS_JOB
 from custpipe_assets.product_views.defs import build_defs as product_view_defs
 from custpipe_assets.purchases.automation import WEEKLY_TRANSACTIONS_JOB

@@ -22,10 +22,10 @@ from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.conversions.report_charts import fitted_delay_chart
 from custpipe_assets.conversions.report_tables import fitted_delay_table
 from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
-from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
+from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
 
 BRONZE_CONVERSIONS = dg.AssetKey(["bronze", "conversions"])
 BRONZE_REGISTRATIONS = dg.AssetKey(["bronze", "broker_registrations"])

@@ -20,7 +20,8 @@ from custpipe_assets.core.checks import (
 )
 from custpipe_assets.core.csv_reader import FILE_STATUSES, READ_ISSUES
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
+from custpipe_assets.core.partitions import weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource, table_name
 
 BRONZE_LINES = pa.DataFrameSchema(
     {

@@ -18,9 +18,10 @@ import polars as pl
 from custpipe_assets.core.conventions import POOL
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import markdown_table
+from custpipe_assets.core.partitions import weeks_of
 from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, WEEKLY_QUARANTINE_SCHEMA
 from custpipe_assets.core.sql_checks import failing_rows, table_exists, validate_in_sql
-from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name, weeks_of
+from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name
 
 SAMPLE_ROWS = 10
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
@@ -13,6 +13,19 @@ HISTORY_BACKFILL = dg.BackfillPolicy.single_run()
 def weekly_partitions(first_week: date) -> dg.WeeklyPartitionsDefinition:
     """Weeks from `first_week` (a Monday) to the last complete week; `day_offset=1` makes them start on Monday."""
     return dg.WeeklyPartitionsDefinition(start_date=first_week.isoformat(), day_offset=1, timezone="UTC")
+
+
+def weeks_of(context: dg.InputContext | dg.OutputContext | dg.AssetExecutionContext) -> list[date]:
+    """The Monday of every partition in the context's partition range, in order."""
+    if isinstance(context, (dg.InputContext, dg.OutputContext)):
+        window = context.asset_partitions_time_window
+    else:
+        window = context.partition_time_window
+    weeks, current = [], window.start
+    while current < window.end:
+        weeks.append(current.date())
+        current = datetime.fromordinal(current.toordinal() + 7).replace(tzinfo=current.tzinfo)
+    return weeks
 
 
 def week_range_tags(first: date, last: date) -> dict[str, str]:

@@ -17,11 +17,11 @@ import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import SetAsidePerWeek, WeeklyBatches, weeks_of
+from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.serving import publish_serving_snapshot
 

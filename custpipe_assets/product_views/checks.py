@@ -16,7 +16,8 @@ from custpipe_assets.core.checks import (
 )
 from custpipe_assets.core.columns import weekly
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.core.partitions import weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views import transforms as t
 

@@ -17,9 +17,9 @@ from custpipe_assets.core.conventions import KINDS, POOL
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_in_batches
+from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_in_batches, weeks_of
 from custpipe_assets.core.sql_steps import log_batch, reasons_per_week, rows_per_week
-from custpipe_assets.core.warehouse import WarehouseResource, table_name, weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource, table_name
 from custpipe_assets.purchases import reference, transaction_files, transactions
 
 BRONZE_CUSTOMERS = dg.AssetKey(["bronze", "customers"])

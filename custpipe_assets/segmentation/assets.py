@@ -15,10 +15,11 @@ import dagster as dg
 import polars as pl
 
 from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
-from custpipe_assets.core.partitions import HISTORY_BACKFILL
-from custpipe_assets.core.warehouse import SetAsidePerWeek, WarehouseResource, WeeklyBatches, weeks_of
+from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource
 from custpipe_assets.purchases import reference
 from custpipe_assets.purchases.assets import SILVER_CUSTOMERS, TRANSACTION_LINES
 from custpipe_assets.segmentation import features, profiles, segments, store_purchases

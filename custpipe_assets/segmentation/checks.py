@@ -14,7 +14,8 @@ from custpipe_assets.core.checks import (
     weekly_reconciliation,
 )
 from custpipe_assets.core.metadata import markdown_table
-from custpipe_assets.core.warehouse import WarehouseResource, weeks_of
+from custpipe_assets.core.partitions import weeks_of
+from custpipe_assets.core.warehouse import WarehouseResource
 from custpipe_assets.purchases import reference
 from custpipe_assets.segmentation import assets, features, profiles, segments
 from custpipe_assets.segmentation.store_purchases import STORE_QUARANTINE_REASONS

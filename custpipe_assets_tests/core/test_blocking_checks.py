@@ -5,7 +5,8 @@ import pandera.polars as pa
 import polars as pl
 
 from custpipe_assets.core.checks import schema_check
-from custpipe_assets.core.warehouse import Warehouse, WarehouseIOManager, WarehouseResource
+from custpipe_assets.core.io_manager import WarehouseIOManager
+from custpipe_assets.core.warehouse import Warehouse, WarehouseResource
 
 POSITIVE = pa.DataFrameSchema({"amount": pa.Column(pl.Int64, pa.Check.gt(0))}, description="amounts are positive")
 

@@ -8,14 +8,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from custpipe_assets.core.io_manager import SetAsidePerWeek, WarehouseIOManager, WeeklyBatches
 from custpipe_assets.core.partitions import weekly_partitions
-from custpipe_assets.core.warehouse import (
-    SetAsidePerWeek,
-    Warehouse,
-    WarehouseIOManager,
-    WarehouseUnavailableError,
-    WeeklyBatches,
-)
+from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
 
 SAMPLE = pl.DataFrame(
     {
