@@ -40,19 +40,28 @@ def _literal(value: object) -> str:
     return repr(value)
 
 
+# Pandera's built-in comparisons: check name -> (SQL operator, the statistic the column is compared with)
+_COMPARISONS = {
+    "greater_than_or_equal_to": (">=", "min_value"),
+    "greater_than": (">", "min_value"),
+    "less_than_or_equal_to": ("<=", "max_value"),
+    "less_than": ("<", "max_value"),
+    "equal_to": ("=", "value"),
+}
+# Pandera's built-in string checks: check name -> (DuckDB function, the statistic, the function's argument from it)
+_STRING_CHECKS = {
+    "str_matches": ("regexp_matches", "pattern", lambda pattern: "^(?:" + pattern + ")"),  # anchored at the start
+    "str_contains": ("regexp_matches", "pattern", str),
+    "str_startswith": ("starts_with", "string", str),
+}
+
+
 def _check_sql(check: pa.Check, column: str) -> str | None:
     """A predicate that holds for a passing value of `column` (quoted), or None when the check is not a built-in."""
     stats = check.statistics or {}
-    if check.name == "greater_than_or_equal_to":
-        return f"{column} >= {_literal(stats['min_value'])}"
-    if check.name == "greater_than":
-        return f"{column} > {_literal(stats['min_value'])}"
-    if check.name == "less_than_or_equal_to":
-        return f"{column} <= {_literal(stats['max_value'])}"
-    if check.name == "less_than":
-        return f"{column} < {_literal(stats['max_value'])}"
-    if check.name == "equal_to":
-        return f"{column} = {_literal(stats['value'])}"
+    if check.name in _COMPARISONS:
+        operator, statistic = _COMPARISONS[check.name]
+        return f"{column} {operator} {_literal(stats[statistic])}"
     if check.name == "in_range":
         low = ">=" if stats.get("include_min", True) else ">"
         high = "<=" if stats.get("include_max", True) else "<"
@@ -61,12 +70,9 @@ def _check_sql(check: pa.Check, column: str) -> str | None:
         values = stats["allowed_values" if check.name == "isin" else "forbidden_values"]
         listed = ", ".join(_literal(value) for value in values) or "NULL"
         return f"{column} {'in' if check.name == 'isin' else 'not in'} ({listed})"
-    if check.name == "str_matches":
-        return f"regexp_matches({column}, {_literal('^(?:' + stats['pattern'] + ')')})"
-    if check.name == "str_contains":
-        return f"regexp_matches({column}, {_literal(stats['pattern'])})"
-    if check.name == "str_startswith":
-        return f"starts_with({column}, {_literal(stats['string'])})"
+    if check.name in _STRING_CHECKS:
+        function, statistic, argument = _STRING_CHECKS[check.name]
+        return f"{function}({column}, {_literal(argument(stats[statistic]))})"
     return None
 
 
