@@ -13,7 +13,7 @@ from custpipe_assets.conversions import assets
 from custpipe_assets.conversions.formats import SOURCE_DIR
 from custpipe_assets.conversions.transforms import BATCH_FORMATS, read_batch_file
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.automation import arrival_sensor, monday_range_schedule, weekly_job
+from custpipe_assets.core.automation import Arrivals, weekly_automation
 
 WEEKLY_CONVERSIONS_JOB = "weekly_conversions"
 
@@ -37,7 +37,7 @@ LANDED_FILES = LandedFiles(f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)
 
 
 def build_automation(partitions_def):
-    job = weekly_job(
+    return weekly_automation(
         WEEKLY_CONVERSIONS_JOB,
         [
             assets.BRONZE_CONVERSIONS,
@@ -53,15 +53,13 @@ def build_automation(partitions_def):
         ],
         partitions_def,
         "Conversion and broker batches read, cleaned and matched for a stretch of weeks (mapping and file inventory too).",
+        arrivals=Arrivals(
+            "conversion_arrivals",
+            LANDED_FILES,
+            recorded_on=assets.BRONZE_CONVERSIONS,
+            description="Runs the weeks whose conversions or broker-data batch files differ from what "
+            "bronze/conversions last read for that week, and their neighbours.",
+            neighbour_weeks=1,
+        ),
+        scheduled_weeks=2,
     )
-    sensor = arrival_sensor(
-        "conversion_arrivals",
-        job,
-        partitions_def,
-        landed=LANDED_FILES,
-        recorded_on=assets.BRONZE_CONVERSIONS,
-        neighbour_weeks=1,
-        description="Runs the weeks whose conversions or broker-data batch files differ from what bronze/conversions "
-        "last read for that week, and their neighbours.",
-    )
-    return [job], [monday_range_schedule(job, partitions_def, weeks=2)], [sensor]

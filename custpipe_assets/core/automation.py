@@ -5,6 +5,7 @@ every domain."""
 import hashlib
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -144,6 +145,49 @@ def _range_requests(name: str, ready: dict[date, str], valid: set[date], neighbo
         digest = hashlib.sha256(fingerprints.encode()).hexdigest()[:16]
         requests.append(dg.RunRequest(run_key=f"{name}:{first}..{last}:{digest}", tags=week_range_tags(first, last)))
     return requests
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """A domain's file-arrival sensor (`arrival_sensor`): its name, the landed files by week, the weekly asset whose
+    materializations record what was last read, its description, and how many neighbour weeks run with a change."""
+
+    sensor: str
+    landed: LandedFiles
+    recorded_on: dg.AssetKey
+    description: str
+    neighbour_weeks: int = 0
+
+
+def weekly_automation(
+    name: str,
+    selection: Iterable[dg.AssetKey],
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    description: str,
+    *,
+    arrivals: Arrivals | None = None,
+    scheduled_weeks: int = 1,
+) -> tuple[list, list, list]:
+    """A domain's weekly job over `selection`, its Monday schedule (the last complete week, or the last
+    `scheduled_weeks` in one run) and, given `arrivals`, its file-arrival sensor: (jobs, schedules, sensors), as
+    `build_domain_defs` takes them."""
+    job = weekly_job(name, selection, partitions_def, description)
+    if scheduled_weeks == 1:
+        schedule = monday_schedule(job)
+    else:
+        schedule = monday_range_schedule(job, partitions_def, weeks=scheduled_weeks)
+    if arrivals is None:
+        return [job], [schedule], []
+    sensor = arrival_sensor(
+        arrivals.sensor,
+        job,
+        partitions_def,
+        landed=arrivals.landed,
+        recorded_on=arrivals.recorded_on,
+        description=arrivals.description,
+        neighbour_weeks=arrivals.neighbour_weeks,
+    )
+    return [job], [schedule], [sensor]
 
 
 # -- declarative automation ------------------------------------------------------------------------------------------

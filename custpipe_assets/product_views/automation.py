@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.automation import arrival_sensor, monday_schedule, weekly_job
+from custpipe_assets.core.automation import Arrivals, weekly_automation
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views.view_files import scan_view_file
 
@@ -34,7 +34,7 @@ LANDED_FILES = LandedFiles(f"{assets.AMARO_DIR}/product_views/**/*", weeks_of_la
 
 
 def build_automation(partitions_def):
-    job = weekly_job(
+    return weekly_automation(
         WEEKLY_PRODUCT_VIEWS_JOB,
         [
             assets.BRONZE_VIEW_FILES,
@@ -47,14 +47,11 @@ def build_automation(partitions_def):
         ],
         partitions_def,
         "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
+        arrivals=Arrivals(
+            "product_view_arrivals",
+            LANDED_FILES,
+            recorded_on=assets.BRONZE_VIEW_EVENTS,
+            description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
+            "last read for that week (once per file set), by the weeks of the events inside them.",
+        ),
     )
-    sensor = arrival_sensor(
-        "product_view_arrivals",
-        job,
-        partitions_def,
-        landed=LANDED_FILES,
-        recorded_on=assets.BRONZE_VIEW_EVENTS,
-        description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
-        "last read for that week (once per file set), by the weeks of the events inside them.",
-    )
-    return [job], [monday_schedule(job)], [sensor]

@@ -5,20 +5,19 @@ transaction lines (a new day file): the rollups read both domains' weeks."""
 
 import dagster as dg
 
-from custpipe_assets.core.automation import WEEK_FOLLOWS_INPUTS, monday_schedule, weekly_job
+from custpipe_assets.core.automation import WEEK_FOLLOWS_INPUTS, weekly_automation
 from custpipe_assets.segmentation import assets
 
 WEEKLY_STORE_PURCHASES_JOB = "weekly_store_purchases"
 
 
 def build_automation(partitions_def):
-    store_job = weekly_job(
+    return weekly_automation(
         WEEKLY_STORE_PURCHASES_JOB,
         [assets.BRONZE_STORE_PURCHASES, assets.SILVER_STORE_PURCHASES, assets.STORE_QUARANTINE, assets.WEEKLY_ROLLUPS],
         partitions_def,
         "One week of store purchases from the API, matched to customers, and the week's per-customer rollups.",
     )
-    return [store_job], [monday_schedule(store_job)], []
 
 
 def with_automation_conditions(assets_defs: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
