@@ -21,11 +21,11 @@ from custpipe_assets.conversions import matching, report, transforms
 from custpipe_assets.conversions.delay import DelayFit
 from custpipe_assets.conversions.report_charts import fitted_delay_chart
 from custpipe_assets.conversions.report_tables import fitted_delay_table
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out, weekly_asset_args
 from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
-from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
+from custpipe_assets.core.partitions import weeks_of
 
 BRONZE_CONVERSIONS = dg.AssetKey(["bronze", "conversions"])
 BRONZE_REGISTRATIONS = dg.AssetKey(["bronze", "broker_registrations"])
@@ -150,7 +150,7 @@ def bronze_conversion_source_files(context: dg.AssetExecutionContext, landing: L
 
 def build_conversion_assets(partitions_def: dg.PartitionsDefinition, reports_dir: Path) -> list[dg.AssetsDefinition]:
     """The weekly conversions assets and the gold tables built on them, for one partitions definition."""
-    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+    weekly = weekly_asset_args(partitions_def)
 
     @dg.multi_asset(
         outs={

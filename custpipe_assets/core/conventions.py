@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from custpipe_assets.core.columns import COLUMN_SCHEMA
+from custpipe_assets.core.partitions import HISTORY_BACKFILL
 
 KINDS = {"polars", "duckdb"}
 POOL = "warehouse"  # every asset and check that writes the warehouse shares it (limit 1: DuckDB has one writer)
@@ -30,6 +31,12 @@ def table_out(key: dg.AssetKey, description: str, *extra_kinds: str) -> dg.Asset
 def table_asset(key: dg.AssetKey, description: str, *extra_kinds: str, **asset_args):
     """`@dg.asset` of one warehouse table: the kinds as `table_out`, the warehouse pool unless `asset_args` name one."""
     return dg.asset(key=key, description=description, kinds=KINDS | set(extra_kinds), **{"pool": POOL, **asset_args})
+
+
+def weekly_asset_args(partitions_def: dg.PartitionsDefinition) -> dict:
+    """What every weekly asset and multi-asset is declared with (`**weekly_asset_args(...)`): the weekly partitions,
+    one run over a range of weeks (`HISTORY_BACKFILL`) and the warehouse pool."""
+    return {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
 
 def domain_job_name(domain: str) -> str:

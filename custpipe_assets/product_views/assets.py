@@ -16,12 +16,12 @@ import dagster as dg
 import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out, weekly_asset_args
 from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
+from custpipe_assets.core.partitions import weeks_of
 from custpipe_assets.product_views import transforms
 from custpipe_assets.product_views.serving import publish_serving_snapshot
 
@@ -119,7 +119,7 @@ def build_view_assets(
 ) -> list[dg.AssetsDefinition]:
     """The weekly view assets, the CTR table and its snapshot; bronze records, on each week it materializes, the
     fingerprint of that week's `landed` view files (what the arrival sensor compares with)."""
-    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+    weekly = weekly_asset_args(partitions_def)
 
     @dg.multi_asset(
         outs={

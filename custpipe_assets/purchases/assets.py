@@ -13,11 +13,11 @@ import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.checks import weekly_row_count_sql
-from custpipe_assets.core.conventions import KINDS, POOL
+from custpipe_assets.core.conventions import KINDS, POOL, weekly_asset_args
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_in_batches, weeks_of
+from custpipe_assets.core.partitions import weeks_in_batches, weeks_of
 from custpipe_assets.core.sql_steps import log_batch, reasons_per_week, rows_per_week
 from custpipe_assets.core.warehouse import WarehouseResource, table_name
 from custpipe_assets.purchases import reference, transaction_files, transactions
@@ -114,7 +114,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
     records, on each week it materializes, the fingerprint of that week's `landed` day files (what the arrival
     sensor compares with). Each step replaces its weeks in the warehouse with one SQL statement per batch of weeks
     (`Warehouse.rewrite_weeks`): no rows travel through Python."""
-    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+    weekly = weekly_asset_args(partitions_def)
 
     @dg.asset(
         key=BRONZE_TRANSACTIONS,

@@ -14,11 +14,11 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out
+from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out, weekly_asset_args
 from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
-from custpipe_assets.core.partitions import HISTORY_BACKFILL, weeks_of
+from custpipe_assets.core.partitions import weeks_of
 from custpipe_assets.core.warehouse import WarehouseResource
 from custpipe_assets.purchases import reference
 from custpipe_assets.purchases.assets import SILVER_CUSTOMERS, TRANSACTION_LINES
@@ -84,7 +84,7 @@ def silver_customer_profiles(bronze: pl.DataFrame) -> Iterator[dg.Output]:
 
 
 def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    weekly = {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
+    weekly = weekly_asset_args(partitions_def)
 
     @table_asset(
         BRONZE_STORE_PURCHASES,
