@@ -1,11 +1,15 @@
 """Dagster wiring shared by steps that compute in the warehouse's SQL (`Warehouse.rewrite_weeks`): what they record
 per week and how they report progress, the same way the IO manager does for steps that hand over frames."""
 
+from collections.abc import Callable
 from datetime import date
 
 import dagster as dg
+import duckdb
+import polars as pl
 
 from custpipe_assets.core.metadata import counts_by
+from custpipe_assets.core.partitions import weeks_in_batches, weeks_of
 from custpipe_assets.core.warehouse import PARTITION_COLUMN, Warehouse
 
 
@@ -25,7 +29,29 @@ def reasons_per_week(warehouse: Warehouse, quarantine: str, weeks: list[date]) -
     }
 
 
-def log_batch(
+def rewrite_in_batches(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    tables: dict[str, pl.Schema],
+    weight: dict[date, int],
+    budget: int,
+    write: Callable[[duckdb.DuckDBPyConnection, list[date]], None],
+) -> dict[str, dict[date, int]]:
+    """The step's weeks rewritten batch after batch (`Warehouse.rewrite_weeks`), each batch's `weight` (landed bytes,
+    rows read) within `budget` so memory stays flat over any range; a line per week logged as its batch commits.
+    Returns rows per week of each table."""
+    weeks = weeks_of(context)
+    rows: dict[str, dict[date, int]] = {table: {} for table in tables}
+    for batch in weeks_in_batches(weeks, weight, budget):
+        written = warehouse.rewrite_weeks(tables, batch, write)
+        for table in tables:
+            rows[table] |= written[table]
+        first = next(iter(tables))
+        _log_batch(context, first, batch, rows[first], weeks)
+    return rows
+
+
+def _log_batch(
     context: dg.AssetExecutionContext, table: str, batch: list[date], rows: dict[date, int], weeks: list[date]
 ) -> None:
     """A line per week of a batch once it is written (as the IO manager logs each week), so a long backfill shows

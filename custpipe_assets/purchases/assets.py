@@ -6,7 +6,6 @@ Weekly assets take and return `WeeklyBatches`, so a backfill over the whole hist
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -17,8 +16,8 @@ from custpipe_assets.core.conventions import KINDS, POOL, weekly_asset_args
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
-from custpipe_assets.core.partitions import weeks_in_batches, weeks_of
-from custpipe_assets.core.sql_steps import log_batch, reasons_per_week, rows_per_week
+from custpipe_assets.core.partitions import weeks_of
+from custpipe_assets.core.sql_steps import reasons_per_week, rewrite_in_batches, rows_per_week
 from custpipe_assets.core.warehouse import WarehouseResource, table_name
 from custpipe_assets.purchases import reference, transaction_files, transactions
 
@@ -104,7 +103,8 @@ def silver_reference(bronze_customers: pl.DataFrame, bronze_products: pl.DataFra
 # The weekly transaction path computes where its tables live, in DuckDB SQL (see transactions.py for why).
 SQL_KINDS = {"duckdb", "sql"}
 # Weeks written per batch of SQL statements (one per writer), bounded so memory stays flat over a long history:
-# landed bytes for bronze, bronze lines for silver and gold (measured at 3M lines, 502 MB, in one batch: 1.7 GB peak).
+# landed bytes for bronze, rows read for silver (bronze records) and gold (silver lines); measured at 3M lines,
+# 502 MB, in one batch: 1.7 GB peak.
 BRONZE_BYTES_PER_BATCH = 1_000_000_000
 LINES_PER_BATCH = 6_000_000
 
@@ -132,17 +132,16 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         for file in files:
             landed_bytes[file.week_start] += file.path.stat().st_size
         table = table_name(BRONZE_TRANSACTIONS)
-        rows: dict[date, int] = {}
-        for batch in weeks_in_batches(weeks, landed_bytes, BRONZE_BYTES_PER_BATCH):
-            written = warehouse.get().rewrite_weeks(
-                {table: transaction_files.BRONZE_SCHEMA},
-                batch,
-                lambda connection, group: transaction_files.insert_bronze(
-                    connection, table, [file for file in files if file.week_start in group]
-                ),
-            )
-            rows |= written[table]
-            log_batch(context, table, batch, rows, weeks)
+        rows = rewrite_in_batches(
+            context,
+            warehouse.get(),
+            {table: transaction_files.BRONZE_SCHEMA},
+            landed_bytes,
+            BRONZE_BYTES_PER_BATCH,
+            lambda connection, group: transaction_files.insert_bronze(
+                connection, table, [file for file in files if file.week_start in group]
+            ),
+        )[table]
         for week in weeks:
             missing = transaction_files.missing_transaction_days(root, [week])
             if missing:
@@ -186,24 +185,22 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 transactions.records_per_week_sql(table_name(BRONZE_TRANSACTIONS)), {"weeks": weeks}
             ).iter_rows()
         )
-        rows: dict[str, dict[date, int]] = {lines: {}, quarantine: {}}
-        for batch in weeks_in_batches(weeks, bronze_records, LINES_PER_BATCH):
-            written = store.rewrite_weeks(
-                {lines: transactions.LINES_SCHEMA, quarantine: transactions.QUARANTINE_SCHEMA},
-                batch,
-                lambda connection, group: transactions.insert_silver(
-                    connection,
-                    bronze=table_name(BRONZE_TRANSACTIONS),
-                    customers=table_name(SILVER_CUSTOMERS),
-                    products=table_name(SILVER_PRODUCTS),
-                    lines=lines,
-                    quarantine=quarantine,
-                    weeks=group,
-                ),
-            )
-            for table in rows:
-                rows[table] |= written[table]
-            log_batch(context, lines, batch, rows[lines], weeks)
+        rows = rewrite_in_batches(
+            context,
+            store,
+            {lines: transactions.LINES_SCHEMA, quarantine: transactions.QUARANTINE_SCHEMA},
+            bronze_records,
+            LINES_PER_BATCH,
+            lambda connection, group: transactions.insert_silver(
+                connection,
+                bronze=table_name(BRONZE_TRANSACTIONS),
+                customers=table_name(SILVER_CUSTOMERS),
+                products=table_name(SILVER_PRODUCTS),
+                lines=lines,
+                quarantine=quarantine,
+                weeks=group,
+            ),
+        )
         reasons = reasons_per_week(store, quarantine, weeks)
         for week in weeks:  # per week, so the UI plots data quality across partitions
             week_reasons = reasons.get(week, {})
@@ -243,22 +240,21 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         store = warehouse.get()
         counts, lines = table_name(CUSTOMER_PRODUCT_PURCHASES), table_name(TRANSACTION_LINES)
         lines_per_week = dict(store.query(weekly_row_count_sql(lines), {"weeks": weeks}).iter_rows())
-        rows: dict[date, int] = {}
-        for batch in weeks_in_batches(weeks, lines_per_week, LINES_PER_BATCH):
-            written = store.rewrite_weeks(
-                {counts: transactions.COUNTS_SCHEMA},
-                batch,
-                lambda connection, group: transactions.insert_counts(
-                    connection,
-                    lines=lines,
-                    customers=table_name(SILVER_CUSTOMERS),
-                    products=table_name(SILVER_PRODUCTS),
-                    counts=counts,
-                    weeks=group,
-                ),
-            )
-            rows |= written[counts]
-            log_batch(context, counts, batch, rows, weeks)
+        rows = rewrite_in_batches(
+            context,
+            store,
+            {counts: transactions.COUNTS_SCHEMA},
+            lines_per_week,
+            LINES_PER_BATCH,
+            lambda connection, group: transactions.insert_counts(
+                connection,
+                lines=lines,
+                customers=table_name(SILVER_CUSTOMERS),
+                products=table_name(SILVER_PRODUCTS),
+                counts=counts,
+                weeks=group,
+            ),
+        )[counts]
         for week in weeks:
             context.add_asset_metadata({"dagster/row_count": rows[week]}, partition_key=week.isoformat())
         return dg.MaterializeResult(metadata=rows_per_week(rows))
