@@ -143,7 +143,9 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
     custpipe = Path(sys.executable).with_name("custpipe")
     completed = subprocess.run([str(custpipe), "run"], env=environment, capture_output=True, text=True)
     if completed.returncode != 0:
-        raise SystemExit(f"custpipe run exited {completed.returncode}:\n{completed.stdout[-3000:]}")
+        raise SystemExit(
+            f"custpipe run exited {completed.returncode}:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+        )
     steps = _step_seconds(run_dir / "dagster_home")
     (workdir / "end_to_end_steps.json").write_text(json.dumps(steps))
     from custpipe_assets.core.warehouse import Warehouse
