@@ -18,9 +18,11 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
+from custpipe_assets.core.partitions import weeks_in_batches
 from custpipe_assets.core.warehouse import PARTITION_COLUMN
 
 SAMPLE_ROWS = 10
+UNIQUE_ROWS_PER_QUERY = 8_000_000
 CASES_SCHEMA = {
     "column": pl.String,
     "check": pl.String,
@@ -139,12 +141,20 @@ def validate_in_sql(
     unique_sets = [[name] for name, column in schema.columns.items() if column.unique]
     if schema.unique:
         unique_sets.append(list(schema.unique))
+    # Uniqueness groups every row by its key: over a long range that is more groups than memory holds (64M gold rows
+    # ran out at DuckDB's 1 GB), so weekly tables are checked a batch of weeks at a time (within a week is what
+    # uniqueness means for them anyway).
+    batches = [weeks] if not week_key else _week_batches(connection, table, weeks)
     for columns in unique_sets:
-        key = "row(" + ", ".join(f'"{name}"' for name in dict.fromkeys(week_key + columns)) + ")"
-        duplicated = connection.execute(
-            f"select coalesce(sum(n), 0) from (select count(*) as n from {table} {scope} group by {key} having n > 1)",
-            parameters,
-        ).fetchone()[0]
+        key = ", ".join(f'"{name}"' for name in dict.fromkeys(week_key + columns))
+        duplicated = 0
+        for batch in batches:
+            batch_scope = f"where {PARTITION_COLUMN} = any($weeks)" if batch is not None else ""
+            duplicated += connection.execute(
+                f"select coalesce(sum(n), 0) from "
+                f"(select count(*) as n from {table} {batch_scope} group by {key} having n > 1)",
+                {"weeks": batch} if batch is not None else {},
+            ).fetchone()[0]
         if duplicated:
             cases.append(
                 {
@@ -152,10 +162,20 @@ def validate_in_sql(
                     "check": "unique",
                     "failures": int(duplicated),
                     "failure_case": None,
-                    "where": f"{key} in (select {key} from {table} {scope} group by {key} having count(*) > 1)",
+                    "where": f"({key}) in (select ({key}) from {table} {scope} group by {key} having count(*) > 1)",
                 }
             )
     return rows_checked, pl.DataFrame(cases, schema=CASES_SCHEMA)
+
+
+def _week_batches(connection: duckdb.DuckDBPyConnection, table: str, weeks: list[date]) -> list[list[date]]:
+    rows = dict(
+        connection.execute(
+            f"select {PARTITION_COLUMN}, count(*) from {table} where {PARTITION_COLUMN} = any($weeks) group by 1",
+            {"weeks": weeks},
+        ).fetchall()
+    )
+    return weeks_in_batches(weeks, rows, UNIQUE_ROWS_PER_QUERY)
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
