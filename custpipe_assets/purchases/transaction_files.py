@@ -169,14 +169,12 @@ def bronze_select(lines_table: str) -> str:
         from (
             select * exclude (parse_error, parsed),
                    case when parse_error is not null then parse_error
-                        when parsed.basket is not null
-                          or (parsed.customer_id is not null or parsed.date_of_purchase is not null)
-                             and coalesce(json_type(raw_line, '$.basket'), 'NULL') = 'NULL' then null
+                        when parsed.basket is not null then null  -- the common case: a record with a basket
                         when trim(raw_line) = '' then 'blank_line'
                         when not json_valid(raw_line) then 'malformed_json'
                         when json_type(raw_line) <> 'OBJECT' then 'not_a_json_object'
                         when parsed is null or coalesce(json_type(raw_line, '$.basket'), 'NULL') <> 'NULL'
-                        then 'unexpected_field_types'
+                        then 'unexpected_field_types'  -- e.g. a basket that is a string: not a missing one
                    end as parse_error,
                    parsed
             from attempted
