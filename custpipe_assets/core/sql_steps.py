@@ -54,9 +54,11 @@ def rewrite_in_batches(
 def _log_batch(
     context: dg.AssetExecutionContext, table: str, batch: list[date], rows: dict[date, int], weeks: list[date]
 ) -> None:
-    """A line per week of a batch once it is written (as the IO manager logs each week), so a long backfill shows
-    how far it got; the weeks of one batch commit together, so their lines come together."""
-    for week in batch:
-        context.log.info(
-            f"{table}: week {week} written ({weeks.index(week) + 1}/{len(weeks)}), {rows.get(week, 0):,} rows"
-        )
+    """A line per batch of weeks once it is written, so a long backfill shows how far it got. Not a line per week as
+    the IO manager writes: a batch's weeks commit together, and each line is an event Dagster stores in its own
+    SQLite transaction (52 of them took about half a second a step)."""
+    done = weeks.index(batch[-1]) + 1
+    context.log.info(
+        f"{table}: weeks {batch[0]} .. {batch[-1]} written ({done}/{len(weeks)} weeks), "
+        f"{sum(rows.get(week, 0) for week in batch):,} rows"
+    )

@@ -183,23 +183,25 @@ def bronze_select(lines_table: str) -> str:
 
 
 def insert_bronze(connection: duckdb.DuckDBPyConnection, bronze: str, files: list[DayFile]) -> None:
-    """Insert the bronze rows of `files` into the table `bronze`; a file that is not UTF-8 is read line by line."""
+    """Insert the bronze rows of `files` into the table `bronze`, which holds no other row of their weeks (the caller
+    deleted them); a file that is not UTF-8 is read line by line."""
     if not files:
         return
     connection.register("day_files", day_files_frame(files))
     lines = lines_of_files_select("day_files", [str(file.path) for file in files])
     connection.execute(f"insert into {bronze} by name {bronze_select(f'({lines})')}")
     connection.unregister("day_files")
-    not_utf8 = "parse_error = 'not_utf8' and line_number is null and source_file = any($files)"
-    names = [file.source_file for file in files]
+    # the placeholder rows of files that are not UTF-8, among the rows of these weeks (all written just now)
+    not_utf8 = "week_start = any($weeks) and line_number is null and parse_error = 'not_utf8'"
+    weeks = sorted({file.week_start for file in files})
     unreadable = {
         name
         for (name,) in connection.execute(
-            f"select source_file from {bronze} where {not_utf8}", {"files": names}
+            f"select source_file from {bronze} where {not_utf8}", {"weeks": weeks}
         ).fetchall()
     }
     if unreadable:
-        connection.execute(f"delete from {bronze} where {not_utf8}", {"files": sorted(unreadable)})
+        connection.execute(f"delete from {bronze} where {not_utf8}", {"weeks": weeks})
         fallback = pl.concat([utf8_fallback_lines(file) for file in files if file.source_file in unreadable])
         connection.register("fallback_lines", fallback)
         connection.execute(f"insert into {bronze} by name {bronze_select('fallback_lines')}")
