@@ -146,8 +146,8 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
         raise SystemExit(
             f"custpipe run exited {completed.returncode}:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
         )
-    steps = _step_seconds(run_dir / "dagster_home")
-    (workdir / "end_to_end_steps.json").write_text(json.dumps(steps))
+    steps, peaks = _steps(run_dir / "dagster_home")
+    (workdir / "end_to_end_steps.json").write_text(json.dumps({"seconds": steps, "peak_mb": peaks}))
     from custpipe_assets.core.warehouse import Warehouse
 
     counted = Warehouse(run_dir / "warehouse.duckdb").query(
@@ -160,14 +160,16 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
     }
 
 
-def _step_seconds(dagster_home: Path) -> dict[str, float]:
-    """Seconds of every step of every run recorded in the instance, from its step start and end events."""
+def _steps(dagster_home: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of every step of every run recorded in the instance (from its step start and end events), and the
+    peak memory a step recorded on its materializations (`peak_memory_mb`, the SQL steps)."""
     import os
 
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}
     with dg.DagsterInstance.get() as instance:
         for run in instance.get_runs():
             started: dict[str, float] = {}
@@ -179,7 +181,11 @@ def _step_seconds(dagster_home: Path) -> dict[str, float]:
                     started[event.step_key] = record.timestamp
                 elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
                     seconds[event.step_key] = record.timestamp - started.get(event.step_key, record.timestamp)
-    return seconds
+                elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                    peak = event.event_specific_data.materialization.metadata.get("peak_memory_mb")
+                    if peak is not None:
+                        peaks[event.step_key] = max(peaks.get(event.step_key, 0), peak.value)
+    return seconds, peaks
 
 
 def run_duckdb(landing: Path, workdir: Path) -> dict:
@@ -306,14 +312,16 @@ def main() -> None:
         ratio = results["end_to_end"]["seconds"] / reference["seconds"]
         pipeline = f"{results['pipeline']['seconds'] / reference['seconds']:.2f}" if "pipeline" in results else "-"
         print(f"\nend to end (custpipe run) / duckdb query: {ratio:.2f} (target <= 4), pipeline only: {pipeline}")
-        steps = json.loads((args.workdir / f"{args.scale}-seed{args.seed}" / "end_to_end_steps.json").read_text())
+        recorded = json.loads((args.workdir / f"{args.scale}-seed{args.seed}" / "end_to_end_steps.json").read_text())
+        steps, peaks = recorded["seconds"], recorded["peak_mb"]
         accounted = sum(steps.values())
         print(
             f"where the time goes ({accounted:.1f} s in steps, {results['end_to_end']['seconds'] - accounted:.1f} s "
-            "start-up, step launches, summary and report):"
+            "start-up, step launches, summary and report; peak memory where the step records it):"
         )
         for step, seconds in sorted(steps.items(), key=lambda item: -item[1])[:15]:
-            print(f"  {seconds:8.2f} s  {step}")
+            peak = f"{peaks[step]:8,.0f} MB" if step in peaks else ""
+            print(f"  {seconds:8.2f} s {peak:>11}  {step}")
     if "dagster" in results:
         print(
             f"dagster run peak memory: {results['dagster']['peak_mb'] / 1024:.2f} GB (target at --scale large: < 8 GB)"

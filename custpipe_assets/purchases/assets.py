@@ -17,7 +17,7 @@ from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import weeks_of
-from custpipe_assets.core.sql_steps import reasons_per_week, rewrite_in_batches, rows_per_week
+from custpipe_assets.core.sql_steps import reasons_per_week, rewrite_in_batches
 from custpipe_assets.core.warehouse import WarehouseResource, table_name
 from custpipe_assets.purchases import reference, transaction_files, transactions
 
@@ -132,7 +132,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         for file in files:
             landed_bytes[file.week_start] += file.path.stat().st_size
         table = table_name(BRONZE_TRANSACTIONS)
-        rows = rewrite_in_batches(
+        written = rewrite_in_batches(
             context,
             warehouse.get(),
             {table: transaction_files.BRONZE_SCHEMA},
@@ -141,7 +141,8 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
             lambda connection, group: transaction_files.insert_bronze(
                 connection, table, [file for file in files if file.week_start in group]
             ),
-        )[table]
+        )
+        rows = written.rows[table]
         for week in weeks:
             missing = transaction_files.missing_transaction_days(root, [week])
             if missing:
@@ -156,7 +157,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 },
                 partition_key=week.isoformat(),
             )
-        return dg.MaterializeResult(metadata=rows_per_week(rows))
+        return dg.MaterializeResult(metadata=written.metadata(table))
 
     @dg.multi_asset(
         specs=[
@@ -185,7 +186,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 transactions.records_per_week_sql(table_name(BRONZE_TRANSACTIONS)), {"weeks": weeks}
             ).iter_rows()
         )
-        rows = rewrite_in_batches(
+        written = rewrite_in_batches(
             context,
             store,
             {lines: transactions.LINES_SCHEMA, quarantine: transactions.QUARANTINE_SCHEMA},
@@ -201,6 +202,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 weeks=group,
             ),
         )
+        rows = written.rows
         reasons = reasons_per_week(store, quarantine, weeks)
         for week in weeks:  # per week, so the UI plots data quality across partitions
             week_reasons = reasons.get(week, {})
@@ -223,8 +225,8 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 asset_key=TRANSACTION_QUARANTINE,
                 partition_key=week.isoformat(),
             )
-        yield dg.MaterializeResult(asset_key=TRANSACTION_LINES, metadata=rows_per_week(rows[lines]))
-        yield dg.MaterializeResult(asset_key=TRANSACTION_QUARANTINE, metadata=rows_per_week(rows[quarantine]))
+        yield dg.MaterializeResult(asset_key=TRANSACTION_LINES, metadata=written.metadata(lines))
+        yield dg.MaterializeResult(asset_key=TRANSACTION_QUARANTINE, metadata=written.metadata(quarantine))
 
     @dg.asset(
         key=CUSTOMER_PRODUCT_PURCHASES,
@@ -240,7 +242,7 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
         store = warehouse.get()
         counts, lines = table_name(CUSTOMER_PRODUCT_PURCHASES), table_name(TRANSACTION_LINES)
         lines_per_week = dict(store.query(weekly_row_count_sql(lines), {"weeks": weeks}).iter_rows())
-        rows = rewrite_in_batches(
+        written = rewrite_in_batches(
             context,
             store,
             {counts: transactions.COUNTS_SCHEMA},
@@ -254,10 +256,11 @@ def build_transaction_assets(partitions_def: dg.PartitionsDefinition, landed: La
                 counts=counts,
                 weeks=group,
             ),
-        )[counts]
+        )
+        rows = written.rows[counts]
         for week in weeks:
             context.add_asset_metadata({"dagster/row_count": rows[week]}, partition_key=week.isoformat())
-        return dg.MaterializeResult(metadata=rows_per_week(rows))
+        return dg.MaterializeResult(metadata=written.metadata(counts))
 
     return [bronze_transactions, silver_transactions, customer_product_purchases]
 
