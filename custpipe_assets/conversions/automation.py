@@ -36,23 +36,13 @@ def _weeks_in_file_version(path: Path, size: int, mtime_ns: int) -> tuple[date, 
 LANDED_FILES = LandedFiles(f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)
 
 
-def build_automation(partitions_def):
+def build_automation(partitions_def, weekly_assets):
     return weekly_automation(
         WEEKLY_CONVERSIONS_JOB,
-        [
-            assets.BRONZE_CONVERSIONS,
-            assets.BRONZE_REGISTRATIONS,
-            assets.BRONZE_MAPPING,
-            assets.BRONZE_FILES,
-            assets.SILVER_CONVERSIONS,
-            assets.SILVER_REGISTRATIONS,
-            assets.SILVER_MAPPING,
-            assets.MAPPING_QUARANTINE,
-            assets.CONVERSION_QUARANTINE,
-            assets.CONVERSION_MATCHES,
-        ],
+        weekly_assets,
         partitions_def,
         "Conversion and broker batches read, cleaned and matched for a stretch of weeks (mapping and file inventory too).",
+        also=[assets.BRONZE_MAPPING, assets.BRONZE_FILES, assets.SILVER_MAPPING, assets.MAPPING_QUARANTINE],
         arrivals=Arrivals(
             "conversion_arrivals",
             LANDED_FILES,

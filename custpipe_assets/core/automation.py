@@ -161,17 +161,19 @@ class Arrivals:
 
 def weekly_automation(
     name: str,
-    selection: Iterable[dg.AssetKey],
+    weekly_assets: Iterable[dg.AssetKey],
     partitions_def: dg.TimeWindowPartitionsDefinition,
     description: str,
     *,
+    also: Iterable[dg.AssetKey] = (),
     arrivals: Arrivals | None = None,
     scheduled_weeks: int = 1,
 ) -> tuple[list, list, list]:
-    """A domain's weekly job over `selection`, its Monday schedule (the last complete week, or the last
-    `scheduled_weeks` in one run) and, given `arrivals`, its file-arrival sensor: (jobs, schedules, sensors), as
-    `build_domain_defs` takes them."""
-    job = weekly_job(name, selection, partitions_def, description)
+    """A domain's weekly job over its `weekly_assets` (every partitioned asset of the domain, as `build_domain_defs`
+    passes them, so a new weekly asset joins the job) and `also` (unpartitioned assets the week's run refreshes),
+    its Monday schedule (the last complete week, or the last `scheduled_weeks` in one run) and, given `arrivals`,
+    its file-arrival sensor: (jobs, schedules, sensors), as `build_domain_defs` takes them."""
+    job = weekly_job(name, [*weekly_assets, *also], partitions_def, description)
     if scheduled_weeks == 1:
         schedule = monday_schedule(job)
     else:
@@ -313,16 +315,17 @@ def build_domain_defs(
     settings: Settings,
     assets: Callable[[dg.PartitionsDefinition], list[dg.AssetsDefinition]],
     checks: Callable[[dg.PartitionsDefinition], list[dg.AssetChecksDefinition]],
-    automation: Callable[[dg.PartitionsDefinition], tuple[list, list, list]],
+    automation: Callable[[dg.PartitionsDefinition, list[dg.AssetKey]], tuple[list, list, list]],
     *,
     columns: Mapping[dg.AssetKey, dg.TableSchema] | None = None,
 ) -> dg.Definitions:
     """A domain's Definitions from its parts, each built for the weekly partitions: its assets, checks, jobs,
-    schedules and sensors, plus the freshness checks of its weekly assets and the job over all of it; `columns`,
+    schedules and sensors (`automation` is also given the keys of the domain's weekly assets), plus the freshness checks of its weekly assets and the job over all of it; `columns`,
     the domain's column schemas (its `columns.COLUMNS`), shown on its tables before any run."""
     partitions_def = weekly_partitions(settings.first_week)
-    jobs, schedules, sensors = automation(partitions_def)
     domain_assets = assets(partitions_def)
+    weekly_keys = [spec.key for assets_def in domain_assets for spec in assets_def.specs if spec.partitions_def]
+    jobs, schedules, sensors = automation(partitions_def, weekly_keys)
     freshness_checks, freshness_sensors = domain_freshness(domain, domain_assets)
     return domain_definitions(
         domain,

@@ -33,20 +33,13 @@ def weeks_of_landed_view_file(path: Path) -> tuple[date, ...]:
 LANDED_FILES = LandedFiles(f"{assets.AMARO_DIR}/product_views/**/*", weeks_of_landed_view_file)
 
 
-def build_automation(partitions_def):
+def build_automation(partitions_def, weekly_assets):
     return weekly_automation(
         WEEKLY_PRODUCT_VIEWS_JOB,
-        [
-            assets.BRONZE_VIEW_FILES,
-            assets.BRONZE_VIEW_EVENTS,
-            assets.BRONZE_VIEW_REJECTS,
-            assets.SILVER_VIEWS,
-            assets.VIEW_QUARANTINE,
-            assets.IGNORED_EVENTS,
-            assets.CTR_PER_MINUTE,
-        ],
+        weekly_assets,
         partitions_def,
         "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
+        also=[assets.BRONZE_VIEW_FILES],
         arrivals=Arrivals(
             "product_view_arrivals",
             LANDED_FILES,

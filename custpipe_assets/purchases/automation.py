@@ -13,15 +13,10 @@ LANDED_FILES = LandedFiles(  # a day folder's file holds that day's week
 )
 
 
-def build_automation(partitions_def):
+def build_automation(partitions_def, weekly_assets):
     return weekly_automation(
         WEEKLY_TRANSACTIONS_JOB,
-        [
-            assets.BRONZE_TRANSACTIONS,
-            assets.TRANSACTION_LINES,
-            assets.TRANSACTION_QUARANTINE,
-            assets.CUSTOMER_PRODUCT_PURCHASES,
-        ],
+        weekly_assets,
         partitions_def,
         "One week of online transactions: bronze -> silver -> gold purchase counts, with their checks.",
         arrivals=Arrivals(

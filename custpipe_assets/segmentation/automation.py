@@ -11,10 +11,10 @@ from custpipe_assets.segmentation import assets
 WEEKLY_STORE_PURCHASES_JOB = "weekly_store_purchases"
 
 
-def build_automation(partitions_def):
+def build_automation(partitions_def, weekly_assets):
     return weekly_automation(
         WEEKLY_STORE_PURCHASES_JOB,
-        [assets.BRONZE_STORE_PURCHASES, assets.SILVER_STORE_PURCHASES, assets.STORE_QUARANTINE, assets.WEEKLY_ROLLUPS],
+        weekly_assets,
         partitions_def,
         "One week of store purchases from the API, matched to customers, and the week's per-customer rollups.",
     )
