@@ -72,8 +72,8 @@ def records_select(bronze: str, customers: str, products: str, first_week: date,
 
     Rules, line-wide first: parse error, missing customer, missing/empty basket, bad or out-of-week date, duplicate
     of an earlier transaction (same customer, purchase time and basket, earlier by day and line: the first copy is
-    kept and named in `detail`); then per basket item: unknown customer, missing/unknown product, missing/invalid/
-    non-positive price.
+    kept and named in `detail`), unknown customer; then per basket item: missing/unknown product, missing/invalid/
+    non-positive price. A line-wide reason is given to each of the line's records.
     """
     purchased_at = ", ".join(f"try_strptime(date_of_purchase, '{fmt}')" for fmt in _PURCHASE_TIME_FORMATS)
     same_transaction = "week_start, customer_id, date_of_purchase, basket"
@@ -197,7 +197,7 @@ def insert_silver(
     """Judge the bronze records of `weeks` (consecutive) and insert each into `lines` or `quarantine`.
 
     The judging query runs twice, once per table, rather than materializing every record in between: measured at
-    3M transactions, keeping 6.4M judged records in a temporary table cost more than judging them again."""
+    3M transactions, 4.9 s judging twice against 5.4 s through a temporary table of the 6.4M judged records."""
     records = f"({records_select(bronze, customers, products, min(weeks), max(weeks))})"
     connection.execute(f"insert into {lines} by name {lines_select(records)}")
     connection.execute(f"insert into {quarantine} by name {quarantine_select(records)}")
