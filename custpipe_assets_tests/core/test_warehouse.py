@@ -141,3 +141,51 @@ def test_frames_set_aside_per_week_are_written_together_per_week_and_then_let_go
     assert written.reasons[weeks[0]] == {"blank_line": 1, "duplicate": 1}
     assert warehouse.read("silver.quarantine").get_column("raw").to_list() == ["b", "c"]
     assert aside._held == {}  # released once written
+
+
+WEEKS = [date(2018, 9, 3), date(2018, 9, 10), date(2018, 9, 17), date(2018, 9, 24)]
+VALUES = pl.Schema({"week_start": pl.Date, "value": pl.Int64})
+
+
+def _write_values(values_by_week: dict[date, list[int]]):
+    """A SQL step's write: insert each week's values (from a frame it registers) for the weeks it is given."""
+
+    def write(connection: duckdb.DuckDBPyConnection, weeks: list[date]) -> None:
+        rows = [(week, value) for week in weeks for value in values_by_week[week]]
+        connection.register("incoming", pl.DataFrame(rows, schema=VALUES, orient="row"))
+        connection.execute("insert into silver.values by name select * from incoming")
+
+    return write
+
+
+def test_rewrite_weeks_replaces_exactly_its_weeks_with_parallel_writers_and_reruns_alike(tmp_path, monkeypatch):
+    monkeypatch.setattr("custpipe_assets.core.warehouse.SQL_WRITERS", 2)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    first = {week: [index, index * 10] for index, week in enumerate(WEEKS)}
+    written = warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS, _write_values(first))
+    assert written == {"silver.values": dict.fromkeys(WEEKS, 2)}
+    # the middle two weeks again, with new values (two writers, one week each): the others are untouched
+    again = {WEEKS[1]: [7], WEEKS[2]: [8, 9, 10]}
+    written = warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS[1:3], _write_values(again))
+    assert written == {"silver.values": {WEEKS[1]: 1, WEEKS[2]: 3}}
+    expected = sorted((week, value) for week, values in (first | again).items() for value in values)
+    assert sorted(warehouse.read("silver.values").rows()) == expected
+    warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS[1:3], _write_values(again))  # a re-run replaces
+    assert sorted(warehouse.read("silver.values").rows()) == expected
+
+
+def test_rewrite_weeks_leaves_the_weeks_of_a_failed_writer_as_they_were(tmp_path, monkeypatch):
+    monkeypatch.setattr("custpipe_assets.core.warehouse.SQL_WRITERS", 2)
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    before = {week: [1] for week in WEEKS}
+    warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS, _write_values(before))
+
+    def write(connection: duckdb.DuckDBPyConnection, weeks: list[date]) -> None:
+        _write_values({week: [2] for week in WEEKS})(connection, weeks)
+        if WEEKS[3] in weeks:  # the second writer fails after inserting
+            raise RuntimeError("the source vanished mid-write")
+
+    with pytest.raises(RuntimeError, match="vanished"):
+        warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS, write)
+    values = dict(warehouse.read("silver.values").rows())
+    assert values == {WEEKS[0]: 2, WEEKS[1]: 2, WEEKS[2]: 1, WEEKS[3]: 1}, "each writer's weeks commit or not together"
