@@ -57,7 +57,9 @@ def connection():
         yield connection
 
 
-def test_sql_counts_what_pandera_counts_per_check(connection):
+@pytest.mark.parametrize("rows_per_query", [8_000_000, 1], ids=["one query", "a week a query"])
+def test_sql_counts_what_pandera_counts_per_check(connection, monkeypatch, rows_per_query):
+    monkeypatch.setattr("custpipe_assets.core.sql_checks.UNIQUE_ROWS_PER_QUERY", rows_per_query)
     rows_checked, cases = validate_in_sql(connection, "silver.t", SCHEMA, [W1, W2])
     found = {
         (column, check): failures for column, check, failures in cases.select("column", "check", "failures").iter_rows()
