@@ -13,7 +13,7 @@ from custpipe_assets.conversions import assets
 from custpipe_assets.conversions.formats import SOURCE_DIR
 from custpipe_assets.conversions.transforms import BATCH_FORMATS, read_batch_file
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.automation import Arrivals, weekly_automation
+from custpipe_assets.core.automation import Arrivals, WeeklyAutomation
 
 WEEKLY_CONVERSIONS_JOB = "weekly_conversions"
 
@@ -36,20 +36,17 @@ def _weeks_in_file_version(path: Path, size: int, mtime_ns: int) -> tuple[date, 
 LANDED_FILES = LandedFiles(f"{SOURCE_DIR}/[cb]*/*.csv", weeks_in_batch_file)
 
 
-def build_automation(partitions_def, weekly_assets):
-    return weekly_automation(
-        WEEKLY_CONVERSIONS_JOB,
-        weekly_assets,
-        partitions_def,
-        "Conversion and broker batches read, cleaned and matched for a stretch of weeks (mapping and file inventory too).",
-        also=[assets.BRONZE_MAPPING, assets.BRONZE_FILES, assets.SILVER_MAPPING, assets.MAPPING_QUARANTINE],
-        arrivals=Arrivals(
-            "conversion_arrivals",
-            LANDED_FILES,
-            recorded_on=assets.BRONZE_CONVERSIONS,
-            description="Runs the weeks whose conversions or broker-data batch files differ from what "
-            "bronze/conversions last read for that week, and their neighbours.",
-            neighbour_weeks=1,
-        ),
-        scheduled_weeks=2,
-    )
+WEEKLY = WeeklyAutomation(
+    WEEKLY_CONVERSIONS_JOB,
+    "Conversion and broker batches read, cleaned and matched for a stretch of weeks (mapping and file inventory too).",
+    also=(assets.BRONZE_MAPPING, assets.BRONZE_FILES, assets.SILVER_MAPPING, assets.MAPPING_QUARANTINE),
+    arrivals=Arrivals(
+        "conversion_arrivals",
+        LANDED_FILES,
+        recorded_on=assets.BRONZE_CONVERSIONS,
+        description="Runs the weeks whose conversions or broker-data batch files differ from what "
+        "bronze/conversions last read for that week, and their neighbours.",
+        neighbour_weeks=1,
+    ),
+    scheduled_weeks=2,
+)

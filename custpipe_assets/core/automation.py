@@ -159,37 +159,40 @@ class Arrivals:
     neighbour_weeks: int = 0
 
 
-def weekly_automation(
-    name: str,
-    weekly_assets: Iterable[dg.AssetKey],
-    partitions_def: dg.TimeWindowPartitionsDefinition,
-    description: str,
-    *,
-    also: Iterable[dg.AssetKey] = (),
-    arrivals: Arrivals | None = None,
-    scheduled_weeks: int = 1,
-) -> tuple[list, list, list]:
-    """A domain's weekly job over its `weekly_assets` (every partitioned asset of the domain, as `build_domain_defs`
-    passes them, so a new weekly asset joins the job) and `also` (unpartitioned assets the week's run refreshes),
-    its Monday schedule (the last complete week, or the last `scheduled_weeks` in one run) and, given `arrivals`,
-    its file-arrival sensor: (jobs, schedules, sensors), as `build_domain_defs` takes them."""
-    job = weekly_job(name, [*weekly_assets, *also], partitions_def, description)
-    if scheduled_weeks == 1:
-        schedule = monday_schedule(job)
-    else:
-        schedule = monday_range_schedule(job, partitions_def, weeks=scheduled_weeks)
-    if arrivals is None:
-        return [job], [schedule], []
-    sensor = arrival_sensor(
-        arrivals.sensor,
-        job,
-        partitions_def,
-        landed=arrivals.landed,
-        recorded_on=arrivals.recorded_on,
-        description=arrivals.description,
-        neighbour_weeks=arrivals.neighbour_weeks,
-    )
-    return [job], [schedule], [sensor]
+@dataclass(frozen=True)
+class WeeklyAutomation:
+    """What a domain declares of its weekly automation; `build` makes the job, its Monday schedule and, given
+    `arrivals`, its file-arrival sensor. The job runs every partitioned asset of the domain (`build_domain_defs`
+    passes their keys, so a new weekly asset joins it) and `also`, unpartitioned assets the week's run refreshes;
+    the schedule runs the last complete week, or the last `scheduled_weeks` in one run."""
+
+    job: str
+    description: str
+    also: tuple[dg.AssetKey, ...] = ()
+    arrivals: Arrivals | None = None
+    scheduled_weeks: int = 1
+
+    def build(
+        self, partitions_def: dg.TimeWindowPartitionsDefinition, weekly_assets: Iterable[dg.AssetKey]
+    ) -> tuple[list, list, list]:
+        """(jobs, schedules, sensors)."""
+        job = weekly_job(self.job, [*weekly_assets, *self.also], partitions_def, self.description)
+        if self.scheduled_weeks == 1:
+            schedule = monday_schedule(job)
+        else:
+            schedule = monday_range_schedule(job, partitions_def, weeks=self.scheduled_weeks)
+        if self.arrivals is None:
+            return [job], [schedule], []
+        sensor = arrival_sensor(
+            self.arrivals.sensor,
+            job,
+            partitions_def,
+            landed=self.arrivals.landed,
+            recorded_on=self.arrivals.recorded_on,
+            description=self.arrivals.description,
+            neighbour_weeks=self.arrivals.neighbour_weeks,
+        )
+        return [job], [schedule], [sensor]
 
 
 # -- declarative automation ------------------------------------------------------------------------------------------
@@ -315,17 +318,17 @@ def build_domain_defs(
     settings: Settings,
     assets: Callable[[dg.PartitionsDefinition], list[dg.AssetsDefinition]],
     checks: Callable[[dg.PartitionsDefinition], list[dg.AssetChecksDefinition]],
-    automation: Callable[[dg.PartitionsDefinition, list[dg.AssetKey]], tuple[list, list, list]],
+    automation: WeeklyAutomation,
     *,
     columns: Mapping[dg.AssetKey, dg.TableSchema] | None = None,
 ) -> dg.Definitions:
     """A domain's Definitions from its parts, each built for the weekly partitions: its assets, checks, jobs,
-    schedules and sensors (`automation` is also given the keys of the domain's weekly assets), plus the freshness checks of its weekly assets and the job over all of it; `columns`,
+    schedules and sensors (from the domain's `WeeklyAutomation`, given the keys of its weekly assets), plus the freshness checks of its weekly assets and the job over all of it; `columns`,
     the domain's column schemas (its `columns.COLUMNS`), shown on its tables before any run."""
     partitions_def = weekly_partitions(settings.first_week)
     domain_assets = assets(partitions_def)
     weekly_keys = [spec.key for assets_def in domain_assets for spec in assets_def.specs if spec.partitions_def]
-    jobs, schedules, sensors = automation(partitions_def, weekly_keys)
+    jobs, schedules, sensors = automation.build(partitions_def, weekly_keys)
     freshness_checks, freshness_sensors = domain_freshness(domain, domain_assets)
     return domain_definitions(
         domain,

@@ -5,7 +5,7 @@ from datetime import date
 from pathlib import Path
 
 from custpipe_assets.core.arrivals import LandedFiles
-from custpipe_assets.core.automation import Arrivals, weekly_automation
+from custpipe_assets.core.automation import Arrivals, WeeklyAutomation
 from custpipe_assets.product_views import assets
 from custpipe_assets.product_views.view_files import scan_view_file
 
@@ -33,18 +33,15 @@ def weeks_of_landed_view_file(path: Path) -> tuple[date, ...]:
 LANDED_FILES = LandedFiles(f"{assets.AMARO_DIR}/product_views/**/*", weeks_of_landed_view_file)
 
 
-def build_automation(partitions_def, weekly_assets):
-    return weekly_automation(
-        WEEKLY_PRODUCT_VIEWS_JOB,
-        weekly_assets,
-        partitions_def,
-        "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
-        also=[assets.BRONZE_VIEW_FILES],
-        arrivals=Arrivals(
-            "product_view_arrivals",
-            LANDED_FILES,
-            recorded_on=assets.BRONZE_VIEW_EVENTS,
-            description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
-            "last read for that week (once per file set), by the weeks of the events inside them.",
-        ),
-    )
+WEEKLY = WeeklyAutomation(
+    WEEKLY_PRODUCT_VIEWS_JOB,
+    "One week of product-view events: bronze -> silver views -> CTR per minute (the API snapshot follows).",
+    also=(assets.BRONZE_VIEW_FILES,),
+    arrivals=Arrivals(
+        "product_view_arrivals",
+        LANDED_FILES,
+        recorded_on=assets.BRONZE_VIEW_EVENTS,
+        description="Runs exactly the weeks whose product-view files differ from what bronze/product_view_events "
+        "last read for that week (once per file set), by the weeks of the events inside them.",
+    ),
+)

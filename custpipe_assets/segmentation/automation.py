@@ -5,19 +5,16 @@ transaction lines (a new day file): the rollups read both domains' weeks."""
 
 import dagster as dg
 
-from custpipe_assets.core.automation import WEEK_FOLLOWS_INPUTS, weekly_automation
+from custpipe_assets.core.automation import WEEK_FOLLOWS_INPUTS, WeeklyAutomation
 from custpipe_assets.segmentation import assets
 
 WEEKLY_STORE_PURCHASES_JOB = "weekly_store_purchases"
 
 
-def build_automation(partitions_def, weekly_assets):
-    return weekly_automation(
-        WEEKLY_STORE_PURCHASES_JOB,
-        weekly_assets,
-        partitions_def,
-        "One week of store purchases from the API, matched to customers, and the week's per-customer rollups.",
-    )
+WEEKLY = WeeklyAutomation(
+    WEEKLY_STORE_PURCHASES_JOB,
+    "One week of store purchases from the API, matched to customers, and the week's per-customer rollups.",
+)
 
 
 def with_automation_conditions(assets_defs: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:

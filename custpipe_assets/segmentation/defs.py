@@ -16,5 +16,5 @@ def build_defs(settings: Settings) -> dg.Definitions:
         return automation.with_automation_conditions(domain)
 
     return build_domain_defs(
-        DOMAIN, settings, domain_assets, checks.build_checks, automation.build_automation, columns=columns.COLUMNS
+        DOMAIN, settings, domain_assets, checks.build_checks, automation.WEEKLY, columns=columns.COLUMNS
     )
