@@ -39,6 +39,13 @@ def weekly_asset_args(partitions_def: dg.PartitionsDefinition) -> dict:
     return {"partitions_def": partitions_def, "backfill_policy": HISTORY_BACKFILL, "pool": POOL}
 
 
+def following_table(key: dg.AssetKey, description: str, **inputs: dg.AssetKey):
+    """`@dg.asset` of an unpartitioned warehouse table computed from other tables, which it follows
+    (`FOLLOWS_INPUTS`): each keyword names a parameter of the function and the asset loaded into it."""
+    ins = {name: dg.AssetIn(input_key) for name, input_key in inputs.items()}
+    return table_asset(key, description, automation_condition=FOLLOWS_INPUTS, ins=ins)
+
+
 def domain_job_name(domain: str) -> str:
     return f"{EVERYTHING_JOB}_{domain}"
 

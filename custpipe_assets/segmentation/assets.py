@@ -14,7 +14,14 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from custpipe_assets.core.conventions import FOLLOWS_INPUTS, POOL, table_asset, table_out, weekly_asset_args
+from custpipe_assets.core.conventions import (
+    FOLLOWS_INPUTS,
+    POOL,
+    following_table,
+    table_asset,
+    table_out,
+    weekly_asset_args,
+)
 from custpipe_assets.core.io_manager import SetAsidePerWeek, WeeklyBatches
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by, markdown_table
@@ -207,20 +214,20 @@ def build_segmentation_assets(partitions_def: dg.PartitionsDefinition) -> list[d
             orient="row",
         )
 
-    @table_asset(
+    @following_table(
         CUSTOMER_SEGMENTS,
         "Each customer's segment (id and name) from the stored model.",
-        automation_condition=FOLLOWS_INPUTS,
-        ins={"model": dg.AssetIn(SEGMENT_MODEL), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+        model=SEGMENT_MODEL,
+        customer_features=CUSTOMER_FEATURES,
     )
     def customer_segments(model: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.assign_segments(load_segment_model(model), customer_features)
 
-    @table_asset(
+    @following_table(
         SEGMENT_METRICS,
         "Per segment: customers, total spend, average CLV, share of customers and of spend.",
-        automation_condition=FOLLOWS_INPUTS,
-        ins={"customer_segments": dg.AssetIn(CUSTOMER_SEGMENTS), "customer_features": dg.AssetIn(CUSTOMER_FEATURES)},
+        customer_segments=CUSTOMER_SEGMENTS,
+        customer_features=CUSTOMER_FEATURES,
     )
     def segment_metrics(customer_segments: pl.DataFrame, customer_features: pl.DataFrame) -> pl.DataFrame:
         return segments.segment_metrics(customer_segments, customer_features)
