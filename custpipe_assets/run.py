@@ -19,7 +19,6 @@ from custpipe_assets.core.warehouse import Warehouse
 from custpipe_assets.definitions import build_definitions
 from custpipe_assets.product_views.automation import LANDED_FILES as PRODUCT_VIEW_FILES
 from custpipe_assets.purchases.automation import LANDED_FILES as TRANSACTION_FILES
-from custpipe_assets.sample import generate_sample
 
 DEFAULT_DAGSTER_HOME = "data/dagster_home"
 PLANNED_EVENTS_AS_RANGES = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
@@ -121,6 +120,8 @@ def ensure_landing(settings: Settings, *, log=print) -> None:
     if any(path.name != ".gitkeep" for path in landing.iterdir()):
         return
     log(f"landing folder {landing} is empty: writing the small sample data set (custpipe generate)")
+    from custpipe_assets.sample import generate_sample  # the generators, only for an empty landing folder
+
     generate_sample(landing, first_week=settings.first_week)
 
 
