@@ -109,26 +109,13 @@ def main() -> None:
         last_week = max(weeks_of["purchases"]).isoformat()
 
         dagster = str(Path(sys.executable).with_name("dagster"))
+        execute = [dagster, "job", "execute", "-m", "custpipe_assets.definitions", "-a", "defs"]  # as the daemon's
         launched = {}
         for job in WEEKLY_JOBS:
             measured = []
             for _ in range(args.repeat):  # the median of a few: one launch can meet a busy moment of the machine
-                seconds = launch(
-                    [
-                        dagster,
-                        "job",
-                        "execute",
-                        "-m",
-                        "custpipe_assets.definitions",
-                        "-a",
-                        "defs",
-                        "-j",
-                        job,
-                        "--tags",
-                        json.dumps({"dagster/partition": last_week}),
-                    ],
-                    environment,
-                )
+                tags = json.dumps({"dagster/partition": last_week})
+                seconds = launch([*execute, "-j", job, "--tags", tags], environment)
                 (record,) = instance.get_run_records(dg.RunsFilter(job_name=job), limit=1)
                 measured.append((seconds, run_seconds(instance, record.dagster_run.run_id)))
             seconds, run = sorted(measured)[len(measured) // 2]
