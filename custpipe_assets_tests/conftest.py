@@ -5,7 +5,7 @@ import json
 import re
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,24 @@ def instance():
         yield test_instance
 
 
+@pytest.fixture(scope="session")
+def settings_under():
+    """`settings_under(root, **changes)`: Settings with every path under `root`, laid out as `data/` is by default
+    (landing/, warehouse.duckdb, serving/ctr_per_minute.parquet, reports/), from FIRST_WEEK."""
+
+    def make(root: Path, **changes) -> Settings:
+        settings = Settings(
+            landing_dir=root / "landing",
+            warehouse=root / "warehouse.duckdb",
+            first_week=FIRST_WEEK,
+            ctr_snapshot=root / "serving" / "ctr_per_minute.parquet",
+            reports_dir=root / "reports",
+        )
+        return replace(settings, **changes)
+
+    return make
+
+
 @dataclass
 class SampleRun:
     settings: Settings
@@ -45,17 +63,10 @@ class SampleRun:
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> SampleRun:
+def sample_run(tmp_path_factory, settings_under) -> SampleRun:
     """The main job, once per test process, over every domain's generated sample (seed 11), into temp paths."""
-    root = tmp_path_factory.mktemp("sample_run")
-    generate_sample(root / "landing", seed=11, first_week=FIRST_WEEK)
-    settings = Settings(
-        landing_dir=root / "landing",
-        warehouse=root / "warehouse.duckdb",
-        first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet",
-        reports_dir=root / "reports",
-    )
+    settings = settings_under(tmp_path_factory.mktemp("sample_run"))
+    generate_sample(settings.landing_dir, seed=11, first_week=settings.first_week)
     with dg.instance_for_test() as instance:
         yield SampleRun(settings, run_everything(settings, instance=instance, log=lambda *_: None), instance)
 
@@ -73,7 +84,7 @@ class CliRun:
 
 
 @pytest.fixture
-def run_cli(tmp_path, monkeypatch, capsys):
+def run_cli(tmp_path, monkeypatch, capsys, settings_under):
     """`custpipe run [args]` as a user runs it (the real command's `main`), over `landing` into temp paths and a
     fresh Dagster home; returns the exit code and what it printed."""
     from custpipe_assets.cli import main
@@ -82,11 +93,7 @@ def run_cli(tmp_path, monkeypatch, capsys):
         monkeypatch.chdir(tmp_path)
         environment = {
             "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-            "CUSTPIPE_LANDING_DIR": str(landing),
-            "CUSTPIPE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-            "CUSTPIPE_FIRST_WEEK": FIRST_WEEK.isoformat(),
-            "CUSTPIPE_CTR_SNAPSHOT": str(tmp_path / "serving" / "ctr.parquet"),
-            "CUSTPIPE_REPORTS_DIR": str(tmp_path / "reports"),
+            **settings_under(tmp_path, landing_dir=landing).environment(base={}),
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

@@ -101,17 +101,10 @@ def age(landing: Path, seconds_ago: float = 3600) -> None:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    root = tmp_path_factory.mktemp("week_after_week")
-    generate_sample(root / "landing", seed=11, first_week=FIRST_WEEK)
-    age(root / "landing")
-    settings = Settings(
-        landing_dir=root / "landing",
-        warehouse=root / "warehouse.duckdb",
-        first_week=FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr.parquet",
-        reports_dir=root / "reports",
-    )
+def history(tmp_path_factory, settings_under):
+    settings = settings_under(tmp_path_factory.mktemp("week_after_week"))
+    generate_sample(settings.landing_dir, seed=11, first_week=FIRST_WEEK)
+    age(settings.landing_dir)
     with dg.instance_for_test(overrides=yaml.safe_load(INSTANCE_YAML)) as instance:
         summary = run_everything(settings, instance=instance, log=lambda *_: None)
         assert summary.success, f"the main job failed: {summary.run_id}"

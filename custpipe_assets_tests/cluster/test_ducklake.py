@@ -17,8 +17,6 @@ from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
 from custpipe_assets.run import run_everything
 from custpipe_assets.sample import generate_sample
 
-from .conftest import FIRST_WEEK
-
 WEEK_1, WEEK_2 = date(2018, 9, 3), date(2018, 9, 10)
 
 
@@ -113,17 +111,12 @@ def test_lock_keys_are_per_table_and_week():
 
 
 @pytest.mark.slow
-def test_the_purchases_domain_on_a_ducklake_matches_the_oracle(tmp_path, expected_counts_of):
+def test_the_purchases_domain_on_a_ducklake_matches_the_oracle(tmp_path, expected_counts_of, settings_under):
     """The main job (every asset and check of the purchases domain) into a DuckLake: checks pass, counts match."""
-    generate_sample(tmp_path / "landing", seed=11, first_week=FIRST_WEEK)
-    settings = Settings(
-        landing_dir=tmp_path / "landing",
-        warehouse=f"ducklake:{tmp_path / 'catalog.ducklake'}",
-        first_week=FIRST_WEEK,
-        ctr_snapshot=tmp_path / "serving" / "ctr.parquet",
-        reports_dir=tmp_path / "reports",
-        ducklake_data_path=str(tmp_path / "lake"),
+    settings = settings_under(
+        tmp_path, warehouse=f"ducklake:{tmp_path / 'catalog.ducklake'}", ducklake_data_path=str(tmp_path / "lake")
     )
+    generate_sample(settings.landing_dir, seed=11, first_week=settings.first_week)
     with dg.instance_for_test() as instance:
         summary = run_everything(settings, instance=instance, domains=["purchases"], log=lambda *_: None)
     assert summary.success

@@ -176,18 +176,12 @@ def running_dagster_dev(
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
+def dagster_ui(chromium, tmp_path_factory, settings_under) -> Iterator[DagsterUI]:
     """`make run`, then `make dev`: the main job over every domain of a generated sample (landed an hour ago, so
     no file is still being copied), then `dagster dev` over the same landing folder, warehouse and instance.
     """
     root = tmp_path_factory.mktemp("dagster_ui")
-    settings = Settings(
-        landing_dir=root / "landing",
-        warehouse=root / "warehouse.duckdb",
-        first_week=DEFAULT_FIRST_WEEK,
-        ctr_snapshot=root / "serving" / "ctr_per_minute.parquet",
-        reports_dir=root / "reports",
-    )
+    settings = settings_under(root, first_week=DEFAULT_FIRST_WEEK)
     generate_sample(settings.landing_dir, seed=7, first_week=settings.first_week)
     landed = time.time() - 3600
     for path in settings.landing_dir.rglob("*"):
