@@ -12,7 +12,6 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from custpipe_assets.core.metadata import counts_by
 from custpipe_assets.core.partitions import weeks_in_batches, weeks_of
 from custpipe_assets.core.warehouse import PARTITION_COLUMN, Warehouse
 
@@ -34,13 +33,15 @@ class Rewritten:
 
 def reasons_per_week(warehouse: Warehouse, quarantine: str, weeks: list[date]) -> dict[date, dict[str, int]]:
     """Quarantined rows per week and reason code, for the per-week `quarantined_<reason>` figures."""
-    frame = warehouse.query(
-        f"select {PARTITION_COLUMN}, reason from {quarantine} where {PARTITION_COLUMN} = any($weeks)", {"weeks": weeks}
+    counted = warehouse.query(
+        f"select {PARTITION_COLUMN}, reason, count(*) as n from {quarantine} "
+        f"where {PARTITION_COLUMN} = any($weeks) group by all order by all",
+        {"weeks": weeks},
     )
-    return {
-        week: counts_by(frame.filter(frame[PARTITION_COLUMN] == week), "reason")
-        for week in frame[PARTITION_COLUMN].unique()
-    }
+    reasons: dict[date, dict[str, int]] = {}
+    for week, reason, count in counted.iter_rows():
+        reasons.setdefault(week, {})[reason] = count
+    return reasons
 
 
 def rewrite_in_batches(
