@@ -12,7 +12,7 @@ import polars as pl
 
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.checks import weekly_row_count_sql
-from custpipe_assets.core.conventions import KINDS, POOL, weekly_asset_args
+from custpipe_assets.core.conventions import POOL, table_asset, table_out, weekly_asset_args
 from custpipe_assets.core.landed_versions import record_landed_fingerprints
 from custpipe_assets.core.landing import LandingResource
 from custpipe_assets.core.metadata import counts_by
@@ -35,7 +35,7 @@ CUSTOMER_PRODUCT_PURCHASES = dg.AssetKey(["gold", "customer_product_purchases"])
 def _bronze_reference(
     key: dg.AssetKey, file_name: str, columns: tuple[str, ...], description: str
 ) -> dg.AssetsDefinition:
-    @dg.asset(key=key, description=description, kinds=KINDS | {"csv"}, pool=POOL)
+    @table_asset(key, description, "csv")
     def _asset(context: dg.AssetExecutionContext, landing: LandingResource) -> pl.DataFrame:
         root = landing.root()
         if not (root / file_name).is_file():
@@ -61,16 +61,13 @@ bronze_products = _bronze_reference(
 
 @dg.multi_asset(
     outs={
-        "customers": dg.AssetOut(
-            key=SILVER_CUSTOMERS,
-            kinds=KINDS,
-            description="One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores).",
+        "customers": table_out(
+            SILVER_CUSTOMERS,
+            "One row per customer, loyalty_score typed (null unless a whole number 1..10, as the source scores).",
         ),
-        "products": dg.AssetOut(key=SILVER_PRODUCTS, kinds=KINDS, description="One row per product with its category."),
-        "quarantine": dg.AssetOut(
-            key=REFERENCE_QUARANTINE,
-            kinds=KINDS,
-            description="Customer and product rows rejected, with file, line, raw row and reason.",
+        "products": table_out(SILVER_PRODUCTS, "One row per product with its category."),
+        "quarantine": table_out(
+            REFERENCE_QUARANTINE, "Customer and product rows rejected, with file, line, raw row and reason."
         ),
     },
     ins={"bronze_customers": dg.AssetIn(BRONZE_CUSTOMERS), "bronze_products": dg.AssetIn(BRONZE_PRODUCTS)},
