@@ -111,14 +111,15 @@ def test_windows_line_endings_and_a_byte_order_mark_are_read_like_plain_files(tm
     _write_day(
         tmp_path,
         "2018-09-03",
-        b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\n{oops\r\n").encode(),
+        b"\xef\xbb\xbf" + (_line() + "\r\n" + _line(when="2018-09-03 11:00:00") + "\r\r\n{oops\r\n\r\n").encode(),
     )
     bronze, lines, quarantine = _split(tmp_path)
     assert lines.height == 2 and quarantine.select("line_number", "reason", "raw").rows() == [
-        (3, "malformed_json", "{oops")
+        (3, "malformed_json", "{oops"),
+        (4, "blank_line", ""),
     ]
-    assert bronze["line_number"].to_list() == [1, 2, 3]
-    assert bronze["raw_line"].to_list() == [None, None, "{oops"], "the text is kept for the line that did not parse"
+    assert bronze["line_number"].to_list() == [1, 2, 3, 4]
+    assert bronze["raw_line"].to_list() == [None, None, "{oops", ""], "the text is kept for lines that did not parse"
 
 
 def test_a_file_that_is_not_utf8_is_read_line_by_line_and_only_its_bad_line_quarantined(tmp_path):
