@@ -42,6 +42,14 @@ nux:
   enabled: false
 telemetry:
   enabled: false
+# Dagster's SQLite event log with its database connections kept open (custpipe_assets/core/event_log.py): same
+# files as the default, about 12 ms less per stored event.
+event_log_storage:
+  module: custpipe_assets.core.event_log
+  class: KeptOpenSqliteEventLogStorage
+  config:
+    dagster_home:
+      env: DAGSTER_HOME
 """
 
 

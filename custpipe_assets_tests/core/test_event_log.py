@@ -1,0 +1,76 @@
+"""The instance's event log (core/event_log.py): what a run stores through it, Dagster's own SQLite event log reads
+back from the same files, and it never holds more than a few databases open."""
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from custpipe_assets.core.event_log import ENGINES_KEPT, KeptOpenSqliteEventLogStorage
+from custpipe_assets.run import INSTANCE_YAML
+
+WEEKS = dg.StaticPartitionsDefinition(["2018-09-03", "2018-09-10", "2018-09-17"])
+
+
+@dg.asset(partitions_def=WEEKS, backfill_policy=dg.BackfillPolicy.single_run())
+def weekly_rows(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    for number, week in enumerate(context.partition_keys, start=1):
+        context.add_asset_metadata({"dagster/row_count": number * 10}, partition_key=week)
+    return dg.MaterializeResult()
+
+
+def _instance(home, instance_yaml: str) -> dg.DagsterInstance:
+    (home / "dagster.yaml").write_text(instance_yaml)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _row_counts(instance: dg.DagsterInstance) -> dict[str, int]:
+    records = instance.fetch_materializations(dg.AssetKey("weekly_rows"), limit=100).records
+    return {
+        record.partition_key: record.asset_materialization.metadata["dagster/row_count"].value for record in records
+    }
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_a_run_stored_through_it_reads_back_with_dagsters_own_event_log(home):
+    with _instance(home, INSTANCE_YAML) as instance:
+        assert isinstance(instance.event_log_storage, KeptOpenSqliteEventLogStorage)
+        job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
+        tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
+        result = job.execute_in_process(instance=instance, tags=tags)
+        assert result.success
+        run_id = result.run_id
+    # Dagster's default storage, on the same home: the files are where and what it expects
+    with _instance(home, "telemetry:\n  enabled: false\n") as default:
+        assert type(default.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert _row_counts(default) == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
+        assert default.get_run_by_id(run_id).is_success
+        assert (home / "history" / "runs" / f"{run_id}.db").is_file()
+
+
+def test_it_keeps_only_the_last_few_databases_open_and_wipes_cleanly(home):
+    with _instance(home, INSTANCE_YAML) as instance:
+        storage = instance.event_log_storage
+        for number in range(ENGINES_KEPT + 3):
+            with storage.run_connection(f"run-{number}") as connection:
+                connection.exec_driver_sql("select 1")
+        assert len(storage._engines) == ENGINES_KEPT
+        assert f"run-{ENGINES_KEPT + 2}" in storage._engines and "run-0" not in storage._engines
+        storage.wipe()
+        assert not list((home / "history" / "runs").glob("run-*.db"))
+        job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
+        assert job.execute_in_process(instance=instance, partition_key="2018-09-10").success
+        assert _row_counts(instance) == {"2018-09-10": 10}
+
+
+def test_the_instance_yaml_names_an_importable_storage():
+    config = yaml.safe_load(INSTANCE_YAML)["event_log_storage"]
+    assert (config["module"], config["class"]) == (
+        KeptOpenSqliteEventLogStorage.__module__,
+        "KeptOpenSqliteEventLogStorage",
+    )
