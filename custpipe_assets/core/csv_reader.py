@@ -62,6 +62,11 @@ def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], sep
     are ignored and named in the file report's `detail`. A header missing one of `columns` makes the file
     `wrong_header` and each of its records a `wrong_header` row (kept for quarantine, never dropped).
     """
+    return _read_csv_export_exact(path, source_file=source_file, columns=columns, separator=separator)
+
+
+def _read_csv_export_exact(path: Path, *, source_file: str, columns: Sequence[str], separator: str) -> CsvRead:
+    """`read_csv_export` one record at a time through the csv module: the reference every faster path must equal."""
     schema = bronze_csv_schema(columns)
     records = _records(path.read_bytes(), separator) if path.is_file() else iter(())
     header_record = next(records, None)
@@ -73,6 +78,13 @@ def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], sep
     if status == "empty_file":
         return CsvRead(schema.to_frame(), report)
     positions = [header.index(column) for column in columns] if status != "wrong_header" else []
+    return CsvRead(_rows_frame(data, header, positions, source_file, columns), report)
+
+
+def _rows_frame(
+    data: Sequence[_Record], header: list[str], positions: list[int], source_file: str, columns: Sequence[str]
+) -> pl.DataFrame:
+    """Bronze rows of data records: the fields at `positions` (none: every record `wrong_header`), or the issue."""
     unread = [None] * len(columns)
     rows: list[list[object]] = []
     for record in data:
@@ -83,7 +95,7 @@ def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], sep
             issue = "too_many_fields" if len(fields) > len(header) else "too_few_fields"
         values = unread if issue is not None or fields is None else [fields[position] for position in positions]
         rows.append([source_file, record.line_number, record.text, issue, *values])
-    return CsvRead(pl.DataFrame(rows, schema=schema, orient="row"), report)
+    return pl.DataFrame(rows, schema=bronze_csv_schema(columns), orient="row")
 
 
 def csv_file_status(path: Path, *, source_file: str, columns: Sequence[str], separator: str = ",") -> pl.DataFrame:
@@ -139,35 +151,36 @@ def _records(content: bytes, separator: str) -> Iterator[_Record]:
         lines.pop()  # the text after the last line end
     index = 0
     while index < len(lines):
-        line_number = index + 1
-        try:
-            text = lines[index].decode("utf-8")
-        except UnicodeDecodeError:
-            yield _Record(line_number, lines[index].decode("utf-8", errors="replace"), None, "invalid_utf8")
-            index += 1
-            continue
-        if not text.strip():
-            yield _Record(line_number, text, None, "blank_line")
-            index += 1
-            continue
-        end, utf8 = index, True
-        while text.count('"') % 2 and end + 1 < len(lines) and end - index + 1 < MAX_LINES_PER_RECORD:
-            end += 1
-            try:
-                text += "\n" + lines[end].decode("utf-8")
-            except UnicodeDecodeError:
-                text, utf8 = text + "\n" + lines[end].decode("utf-8", errors="replace"), False
-        still_open = text.count('"') % 2 == 1
-        fields = None if still_open else _split(text, separator)
-        if still_open or (fields is None and end > index):
-            # the quote never closed, or it was a stray one (`5" screen`) pairing with a later line's: this line
-            # alone is unreadable, the next ones are read
-            yield _Record(line_number, lines[index].decode("utf-8"), None, "unparseable")
-            index += 1
-            continue
-        issue = "unparseable" if fields is None else None if utf8 else "invalid_utf8"
-        yield _Record(line_number, text, fields if issue is None else None, issue)
+        record, end = _record_at(lines, index, separator)
+        yield record
         index = end + 1
+
+
+def _record_at(lines: Sequence[bytes], index: int, separator: str) -> tuple[_Record, int]:
+    """The record starting at physical line `index` and the index of its last line (it reads at most
+    MAX_LINES_PER_RECORD lines from `index` on)."""
+    line_number = index + 1
+    try:
+        text = lines[index].decode("utf-8")
+    except UnicodeDecodeError:
+        return _Record(line_number, lines[index].decode("utf-8", errors="replace"), None, "invalid_utf8"), index
+    if not text.strip():
+        return _Record(line_number, text, None, "blank_line"), index
+    end, utf8 = index, True
+    while text.count('"') % 2 and end + 1 < len(lines) and end - index + 1 < MAX_LINES_PER_RECORD:
+        end += 1
+        try:
+            text += "\n" + lines[end].decode("utf-8")
+        except UnicodeDecodeError:
+            text, utf8 = text + "\n" + lines[end].decode("utf-8", errors="replace"), False
+    still_open = text.count('"') % 2 == 1
+    fields = None if still_open else _split(text, separator)
+    if still_open or (fields is None and end > index):
+        # the quote never closed, or it was a stray one (`5" screen`) pairing with a later line's: this line
+        # alone is unreadable, the next ones are read
+        return _Record(line_number, lines[index].decode("utf-8"), None, "unparseable"), index
+    issue = "unparseable" if fields is None else None if utf8 else "invalid_utf8"
+    return _Record(line_number, text, fields if issue is None else None, issue), end
 
 
 def _split(text: str, separator: str) -> list[str] | None:

@@ -7,8 +7,10 @@ import io
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from custpipe_assets.core.csv_reader import csv_file_status, read_csv_export, read_csv_exports
+from custpipe_assets.core import csv_reader
+from custpipe_assets.core.csv_reader import _read_csv_export_exact, csv_file_status, read_csv_export, read_csv_exports
 
 COLUMNS = ("customer_id", "loyalty_score")
 
@@ -242,3 +244,81 @@ def test_several_files_keep_each_its_own_name_and_line_numbers(tmp_path):
         ("revolve/a.csv", 1, "ok"),
         ("revolve/b.csv", 3, "ok"),
     ]
+
+
+# --- The fast path against the exact one (csv module, record by record) on random messy files. ---
+
+# What a line is made of: text, spaces and tabs, both separators, quotes (lone and doubled), whitespace that
+# str.strip() removes but a byte-level or Rust strip might not (\x1c, U+3000, NBSP), U+FFFD, NUL, and bytes that
+# are not UTF-8 (a lone continuation byte, a truncated sequence, an encoded surrogate).
+_PIECES = [
+    *(b"a", b"C1", b"7", b" ", b"\t", b",", b";", b'"', b'""', b"\x1c", b"\x00"),
+    *("\u3000".encode(), "\xa0".encode(), "é".encode(), "\ufffd".encode()),
+    *(b"\xff", b"\xc3", b"\xed\xa0\x80"),
+]
+_LINE_ENDS = [b"\n", b"\r\n", b"\r\r\n", b"\r", b"\r\r\r\n"]
+_TEXT = st.lists(st.sampled_from([b"a", b"C1", b"7", b" ", b"\t", b",", b";", "é".encode()]), max_size=4).map(b"".join)
+
+
+@st.composite
+def _quoted(draw) -> bytes:
+    """A quoted field that may hold separators, escaped quotes and line ends of any kind, spaces around it."""
+    inside = draw(st.lists(st.one_of(_TEXT, st.just(b'""'), st.sampled_from(_LINE_ENDS)), max_size=4))
+    return draw(st.sampled_from([b"", b" "])) + b'"' + b"".join(inside) + b'"' + draw(st.sampled_from([b"", b" "]))
+
+
+@st.composite
+def _line(draw, separator: bytes) -> bytes:
+    """A well-formed record (any field count, some fields quoted), a blank line, or bytes in any order."""
+    kind = draw(st.sampled_from(["record", "record", "record", "blank", "pieces"]))
+    if kind == "blank":
+        return draw(st.sampled_from([b"", b" ", b"\t ", "\u3000".encode(), b"\x1c"]))
+    if kind == "pieces":
+        return b"".join(draw(st.lists(st.sampled_from(_PIECES), max_size=8)))
+    fields = draw(st.lists(st.one_of(_TEXT, _TEXT, _quoted()), min_size=1, max_size=4))
+    return separator.join(fields)
+
+
+@st.composite
+def _messy_export(draw) -> tuple[bytes, tuple[str, ...], str]:
+    """(file content, columns, separator): BOM or not, a header in any order/case/spacing (extra, quoted or
+    missing columns), records of every kind, any line end after each, blank trailing lines or none."""
+    columns = draw(st.sampled_from([COLUMNS, ("customer_id", "loyalty_score", "region")]))
+    separator = draw(st.sampled_from([",", ";"]))
+    names = list(draw(st.permutations(columns)))
+    if draw(st.booleans()):
+        names.append("extra")
+    if draw(st.integers(0, 9)) == 0:
+        names.pop(0)  # a column missing: wrong_header
+    names = [draw(st.sampled_from([name, name.upper(), f" {name} ", f'"{name}"'])) for name in names]
+    header = separator.join(names).encode()
+    lines = [header, *draw(st.lists(_line(separator.encode()), max_size=12))]
+    lines += draw(st.lists(st.sampled_from([b"", b" ", b"\t"]), max_size=3))  # blank trailing lines
+    ends = [draw(st.sampled_from(_LINE_ENDS)) for _ in lines]
+    if draw(st.booleans()):
+        ends[-1] = b""  # no line end after the last line
+    bom = draw(st.sampled_from([b"", b"", b"\xef\xbb\xbf"]))
+    return bom + b"".join(line + end for line, end in zip(lines, ends, strict=True)), columns, separator
+
+
+@settings(max_examples=1500, deadline=None)
+@given(export=_messy_export(), field_limit=st.sampled_from([None, None, 6]), max_lines=st.sampled_from([50, 2]))
+def test_the_fast_path_reads_every_messy_file_exactly_as_the_record_by_record_path(
+    tmp_path_factory, export, field_limit, max_lines
+):
+    """Same rows and file report, to the dtype, whatever the bytes: also with a tiny csv field size limit (a long
+    field is `unparseable`) and a tiny MAX_LINES_PER_RECORD (a quote still open after it is a broken quote)."""
+    content, columns, separator = export
+    path = tmp_path_factory.mktemp("messy") / "export.csv"
+    path.write_bytes(content)
+    default_limit, default_max_lines = csv.field_size_limit(), csv_reader.MAX_LINES_PER_RECORD
+    try:
+        csv.field_size_limit(field_limit or default_limit)
+        csv_reader.MAX_LINES_PER_RECORD = max_lines
+        exact = _read_csv_export_exact(path, source_file="export.csv", columns=columns, separator=separator)
+        fast = read_csv_export(path, source_file="export.csv", columns=columns, separator=separator)
+    finally:
+        csv.field_size_limit(default_limit)
+        csv_reader.MAX_LINES_PER_RECORD = default_max_lines
+    assert_frame_equal(fast.rows, exact.rows)
+    assert_frame_equal(fast.file, exact.file)
