@@ -38,6 +38,10 @@ LAYERS = ("bronze", "silver", "gold")
 # (DuckDB spills to disk past it).
 DUCKDB_MEMORY_LIMIT = "1GB"
 DUCKDB_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMIT}
+# A new warehouse file is written in DuckDB 1.4's storage format, not the 0.10 one DuckDB picks by default for old
+# readers: its string compression (DICT_FSST) took about 30% less CPU to write the three transaction tables of 3M
+# transactions, at the same size (measured with duckdb 1.5.5). A file made before keeps its format.
+STORAGE_VERSION = "v1.4.0"
 # A step that computes in SQL (`rewrite_weeks`) has the process to itself: more buffer before spilling (measured at
 # 3M transactions: silver 3.8 s at 1GB, 1.7 s at 4GB), and no row order to keep (tables are read by week and key).
 SQL_STEP_SETTINGS = "set memory_limit = '3GB'; set preserve_insertion_order = false"
@@ -102,7 +106,9 @@ class Warehouse:
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                connection = duckdb.connect(str(self.path), config=DUCKDB_CONFIG)
+                connection = duckdb.connect(
+                    str(self.path), config={**DUCKDB_CONFIG, "storage_compatibility_version": STORAGE_VERSION}
+                )
                 break
             except duckdb.IOException as error:
                 if "lock" in str(error).lower() and time.monotonic() < deadline:

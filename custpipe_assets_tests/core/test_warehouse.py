@@ -10,7 +10,7 @@ import pytest
 
 from custpipe_assets.core.io_manager import SetAsidePerWeek, WarehouseIOManager, WeeklyBatches
 from custpipe_assets.core.partitions import weekly_partitions
-from custpipe_assets.core.warehouse import Warehouse, WarehouseUnavailableError
+from custpipe_assets.core.warehouse import STORAGE_VERSION, Warehouse, WarehouseUnavailableError
 
 SAMPLE = pl.DataFrame(
     {
@@ -189,3 +189,22 @@ def test_rewrite_weeks_leaves_the_weeks_of_a_failed_writer_as_they_were(tmp_path
         warehouse.rewrite_weeks({"silver.values": VALUES}, WEEKS, write)
     values = dict(warehouse.read("silver.values").rows())
     assert values == {WEEKS[0]: 2, WEEKS[1]: 2, WEEKS[2]: 1, WEEKS[3]: 1}, "each writer's weeks commit or not together"
+
+
+def test_a_new_warehouse_is_written_in_the_newer_storage_format_and_an_older_file_keeps_its_own(tmp_path):
+    def storage_version(path):
+        with duckdb.connect(str(path)) as connection:  # DuckDB's own default settings: it reads what the file says
+            return connection.execute(
+                "select tags['storage_version'] from duckdb_databases() where database_name = ?", [path.stem]
+            ).fetchone()[0]
+
+    new = Warehouse(tmp_path / "new.duckdb")
+    new.replace_table("silver.t", pl.DataFrame({"x": ["a", "b"]}))
+    assert storage_version(new.path).startswith(STORAGE_VERSION)
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as connection:  # as an earlier version of custpipe made it
+        connection.execute("create table t as select 1 as x")
+    made_with = storage_version(tmp_path / "old.duckdb")
+    assert not made_with.startswith(STORAGE_VERSION)
+    old = Warehouse(tmp_path / "old.duckdb")
+    old.replace_table("silver.t", pl.DataFrame({"x": ["a"]}))
+    assert storage_version(old.path) == made_with
