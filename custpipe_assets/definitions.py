@@ -1,7 +1,8 @@
 """The one place `Definitions` is built: every domain's `build_defs(settings)` merged, plus the resources.
 
 `build_definitions(settings)` lets tests point the same code at a temporary landing folder and warehouse;
-`defs` (what `dagster dev` loads through workspace.yaml) reads the CUSTPIPE_* environment variables. Besides the
+`defs` (what `dagster dev` loads through workspace.yaml) reads the CUSTPIPE_* environment variables, and is built
+on first use rather than on import: `custpipe run` imports `build_definitions` and builds its own. Besides the
 domains: the run-failure alert and the report rewrite after weekly runs (`core/alerts.py`), and the declarative
 automation that keeps the unpartitioned gold tables following their inputs (`core/automation.follow_inputs`).
 """
@@ -82,4 +83,16 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+def __getattr__(name: str) -> dg.Definitions:
+    """`defs`, built from the environment the first time it is asked for (`from ... import defs`, Dagster's
+    loader) and kept: importing this module for `build_definitions` (`custpipe run`, tests) no longer builds the
+    definitions a second time (about 0.1-0.4 s each)."""
+    if name != "defs":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["defs"] = built = build_definitions()
+    return built
+
+
+def __dir__() -> list[str]:
+    """`defs` listed before it is built: Dagster finds a module's Definitions among `dir(module)`."""
+    return sorted({*globals(), "defs"})
