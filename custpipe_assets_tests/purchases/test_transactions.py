@@ -267,3 +267,13 @@ def test_an_absent_reference_file_reads_as_empty_and_a_broken_one_is_quarantined
         0, named=True
     )
     assert status["status"] == "wrong_header" and "product_id" in status["detail"]
+
+
+def test_another_basket_at_the_same_time_is_not_a_duplicate_but_its_repeat_is(tmp_path):
+    other_basket = '[{"product_id": "P2", "price": 3}]'
+    _write_day(tmp_path, "2018-09-03", "\n".join([_line(), _line(basket=other_basket), _line(basket=other_basket)]))
+    _, lines, quarantine = _split(tmp_path)
+    assert lines.select("line_number", "product_id").rows() == [(1, "P1"), (2, "P2")]
+    assert quarantine.select("line_number", "reason", "detail").rows() == [
+        (3, "duplicate_transaction", "duplicate of transactions/d=2018-09-03/transactions.json line 2")
+    ]
