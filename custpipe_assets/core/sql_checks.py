@@ -22,7 +22,7 @@ from custpipe_assets.core.partitions import weeks_in_batches
 from custpipe_assets.core.warehouse import PARTITION_COLUMN
 
 SAMPLE_ROWS = 10
-UNIQUE_ROWS_PER_QUERY = 8_000_000
+UNIQUE_ROWS_PER_QUERY = 500_000  # see validate_in_sql
 CASES_SCHEMA = {
     "column": pl.String,
     "check": pl.String,
@@ -143,7 +143,8 @@ def validate_in_sql(
         unique_sets.append(list(schema.unique))
     # Uniqueness groups every row by its key: over a long range that is more groups than memory holds (64M gold rows
     # ran out at DuckDB's 1 GB), so weekly tables are checked a batch of weeks at a time (within a week is what
-    # uniqueness means for them anyway).
+    # uniqueness means for them anyway). Small batches are also faster, their hash tables staying small: the three
+    # transaction tables of 3M transactions took 2.6 s of CPU in batches of 500,000 rows, 4.2 s in batches of 8M.
     batches = [weeks] if not week_key else _week_batches(connection, table, weeks)
     for columns in unique_sets:
         key = ", ".join(f'"{name}"' for name in dict.fromkeys(week_key + columns))
