@@ -32,6 +32,9 @@ FILE_REPORT_SCHEMA = pl.Schema(
 MAX_LINES_PER_RECORD = 50
 # \r\r\n, \r\n, \n and a lone \r each end one physical line.
 _LINE_END = re.compile(rb"\r*\n|\r")
+_BOM = b"\xef\xbb\xbf"
+# What str.strip() removes (all of it below U+3001); Polars' own whitespace misses \x1c-\x1f.
+_WHITESPACE = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
 
 
 def bronze_csv_schema(columns: Sequence[str]) -> pl.Schema:
@@ -62,7 +65,125 @@ def read_csv_export(path: Path, *, source_file: str, columns: Sequence[str], sep
     are ignored and named in the file report's `detail`. A header missing one of `columns` makes the file
     `wrong_header` and each of its records a `wrong_header` row (kept for quarantine, never dropped).
     """
-    return _read_csv_export_exact(path, source_file=source_file, columns=columns, separator=separator)
+    # a space or tab separator interacts with skipinitialspace, a repeated column name with the schema: both rare
+    # enough to always take the exact path
+    plain_separator = len(separator) == 1 and separator not in _WHITESPACE and separator != '"'
+    if not path.is_file() or not plain_separator or len(set(columns)) != len(columns):
+        return _read_csv_export_exact(path, source_file=source_file, columns=columns, separator=separator)
+    return _read_fast(path.read_bytes(), source_file, columns, separator)
+
+
+def _read_fast(content: bytes, source_file: str, columns: Sequence[str], separator: str) -> CsvRead:
+    """`_read_csv_export_exact`'s result, with the plain lines split by Polars all at once.
+
+    A plain line (valid UTF-8, no quote, not blank, no field over the csv module's size limit) is a record of
+    its own whose fields are its text split on the separator and stripped: exactly what the csv module makes of
+    it. Every other line (the header too) starts a record read by `_record_at` as before, which may take the
+    plain lines after it into a quoted field; those are then no records of their own.
+    """
+    body = content.removeprefix(_BOM)
+    lines, utf8 = _physical_lines(body)
+    if lines.is_empty():
+        _, status, detail = _judge_header(None, False, columns, absent=False)
+        return CsvRead(bronze_csv_schema(columns).to_frame(), _file_report(source_file, 0, status, "", detail))
+    line = pl.col("raw_line")
+    plain = (
+        ~line.str.contains('"', literal=True)
+        & (line.str.strip_chars(_WHITESPACE) != "")
+        & (line.str.len_chars() <= csv.field_size_limit())
+    )
+    if not utf8:
+        plain &= ~line.str.contains("\ufffd", literal=True)  # where an invalid byte was replaced
+    frame = pl.DataFrame({"raw_line": lines}).with_row_index("index").with_columns(plain.alias("plain"))
+    others = frame.filter(~pl.col("plain") | (pl.col("index") == 0))["index"].to_list()
+    if utf8:
+        # a record reads at most MAX_LINES_PER_RECORD lines: those up to the last one any record may read suffice
+        physical = [text.encode() for text in lines.head(others[-1] + MAX_LINES_PER_RECORD).to_list()]
+    else:
+        physical = _LINE_END.split(body)[: len(lines)]
+    records, taken = _records_starting_at(others, physical, separator)
+    header_record, data = records[0], records[1:]
+    own = frame.filter(
+        pl.col("plain") & (pl.col("index") > 0) & ~pl.col("index").is_in(pl.Series(taken, dtype=pl.UInt32))
+    )
+    last_plain = own["index"].max() + 1 if own.height else 0
+    while data and data[-1].issue == "blank_line" and data[-1].line_number > last_plain:
+        data.pop()  # blank trailing lines end many exports: not records
+    header, status, detail = _judge_header(header_record, bool(data) or own.height > 0, columns, absent=False)
+    report = _file_report(source_file, len(data) + own.height, status, header_record.text, detail)
+    positions = [header.index(column) for column in columns] if status != "wrong_header" else []
+    rows = _plain_rows_frame(own, header, positions, source_file, columns, separator)
+    if data:
+        rows = pl.concat([rows, _rows_frame(data, header, positions, source_file, columns)]).sort("line_number")
+    return CsvRead(rows, report)
+
+
+def _physical_lines(body: bytes) -> tuple[pl.Series, bool]:
+    """The file's physical lines as text (split by `_LINE_END`'s rule) and whether all of it is valid UTF-8.
+
+    An invalid byte is decoded as U+FFFD: it never spans a line end (ASCII), so the lines are the same ones.
+    """
+    try:
+        text, utf8 = body.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, utf8 = body.decode("utf-8", errors="replace"), False
+    joined = pl.Series([text])
+    if "\r" in text:
+        joined = joined.str.replace_all(r"\r*\n|\r", "\n")  # Rust's regex matches leftmost-first, as `re` does
+    lines = joined.str.split("\n").explode()
+    return (lines.head(-1) if lines[-1] == "" else lines), utf8  # not the text after the last line end
+
+
+def _records_starting_at(
+    starts: Sequence[int], lines: Sequence[bytes], separator: str
+) -> tuple[list[_Record], list[int]]:
+    """The records `_record_at` reads from each of `starts` (ascending) not inside an earlier one's record, and
+    the indices of the lines after their first that they took in."""
+    records: list[_Record] = []
+    taken: list[int] = []
+    next_start = 0
+    for index in starts:
+        if index < next_start:
+            continue  # inside the previous record
+        record, end = _record_at(lines, index, separator)
+        records.append(record)
+        taken.extend(range(index + 1, end + 1))
+        next_start = end + 1
+    return records, taken
+
+
+def _plain_rows_frame(
+    lines: pl.DataFrame,
+    header: list[str],
+    positions: list[int],
+    source_file: str,
+    columns: Sequence[str],
+    separator: str,
+) -> pl.DataFrame:
+    """`_rows_frame` of plain lines (index, raw_line), vectorized: split on the separator, fields stripped."""
+    line = pl.col("raw_line")
+    if positions:
+        count = line.str.count_matches(separator, literal=True) + 1
+        issue = (
+            pl.when(count > len(header))
+            .then(pl.lit("too_many_fields"))
+            .when(count < len(header))
+            .then(pl.lit("too_few_fields"))
+        )
+        fields = line.str.split(separator)
+        values = [
+            pl.when(count == len(header)).then(fields.list.get(position, null_on_oob=True).str.strip_chars(_WHITESPACE))
+            for position in positions
+        ]
+    else:
+        issue, values = pl.lit("wrong_header"), [pl.lit(None)] * len(columns)
+    return lines.select(
+        pl.lit(source_file).alias("source_file"),
+        (pl.col("index").cast(pl.Int64) + 1).alias("line_number"),
+        line,
+        issue.alias("read_issue"),
+        *(value.alias(column) for value, column in zip(values, columns, strict=True)),
+    ).cast(dict(bronze_csv_schema(columns)))
 
 
 def _read_csv_export_exact(path: Path, *, source_file: str, columns: Sequence[str], separator: str) -> CsvRead:
