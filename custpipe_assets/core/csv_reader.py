@@ -161,16 +161,16 @@ def _plain_rows_frame(
     separator: str,
 ) -> pl.DataFrame:
     """`_rows_frame` of plain lines (index, raw_line), vectorized: split on the separator, fields stripped."""
-    line = pl.col("raw_line")
+    fields = pl.col("fields")
     if positions:
-        count = line.str.count_matches(separator, literal=True) + 1
+        lines = lines.with_columns(pl.col("raw_line").str.split(separator).alias("fields"))  # split once
+        count = fields.list.len()
         issue = (
             pl.when(count > len(header))
             .then(pl.lit("too_many_fields"))
             .when(count < len(header))
             .then(pl.lit("too_few_fields"))
         )
-        fields = line.str.split(separator)
         values = [
             pl.when(count == len(header)).then(fields.list.get(position, null_on_oob=True).str.strip_chars(_WHITESPACE))
             for position in positions
@@ -180,7 +180,7 @@ def _plain_rows_frame(
     return lines.select(
         pl.lit(source_file).alias("source_file"),
         (pl.col("index").cast(pl.Int64) + 1).alias("line_number"),
-        line,
+        "raw_line",
         issue.alias("read_issue"),
         *(value.alias(column) for value, column in zip(values, columns, strict=True)),
     ).cast(dict(bronze_csv_schema(columns)))
