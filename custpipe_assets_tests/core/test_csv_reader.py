@@ -257,10 +257,9 @@ _PIECES = [
     *(b"\xff", b"\xc3", b"\xed\xa0\x80"),
 ]
 _LINE_ENDS = [b"\n", b"\r\n", b"\r\r\n", b"\r", b"\r\r\r\n"]
+# an unquoted field (a separator in it would be one more field: the field count is drawn instead)
 _TEXT = st.lists(
-    st.sampled_from(
-        [b"a", b"C1", b"7", b"0123456789", b" ", b"\t", b"\x1c", b",", b";", "é".encode(), "\u3000".encode()]
-    ),
+    st.sampled_from([b"a", b"C1", b"7", b"0123456789", b" ", b"\t", b"\x1c", "é".encode(), "\u3000".encode()]),
     max_size=4,
 ).map(b"".join)
 
@@ -268,20 +267,21 @@ _TEXT = st.lists(
 @st.composite
 def _quoted(draw) -> bytes:
     """A quoted field that may hold separators, escaped quotes and line ends of any kind, spaces around it."""
-    inside = draw(st.lists(st.one_of(_TEXT, st.just(b'""'), st.sampled_from(_LINE_ENDS)), max_size=4))
+    inside = draw(st.lists(st.one_of(_TEXT, st.sampled_from([b",", b";", b'""', *_LINE_ENDS])), max_size=4))
     return draw(st.sampled_from([b"", b" "])) + b'"' + b"".join(inside) + b'"' + draw(st.sampled_from([b"", b" "]))
 
 
 @st.composite
-def _line(draw, separator: bytes) -> bytes:
-    """A well-formed record (any field count, some fields quoted), a blank line, or bytes in any order."""
-    kind = draw(st.sampled_from(["record", "record", "record", "blank", "pieces"]))
+def _line(draw, separator: bytes, width: int) -> bytes:
+    """A well-formed record (mostly `width` fields, some quoted), a blank line, or bytes in any order."""
+    kind = draw(st.sampled_from(["record"] * 6 + ["blank", "pieces"]))
     if kind == "blank":
         return draw(st.sampled_from([b"", b" ", b"\t ", "\u3000".encode(), b"\x1c"]))
     if kind == "pieces":
         return b"".join(draw(st.lists(st.sampled_from(_PIECES), max_size=8)))
-    fields = draw(st.lists(st.one_of(_TEXT, _TEXT, _quoted()), min_size=1, max_size=4))
-    return separator.join(fields)
+    count = draw(st.one_of(st.just(width), st.just(width), st.integers(1, width + 1)))
+    quoted = draw(st.lists(st.sampled_from([False] * 4 + [True]), min_size=count, max_size=count))  # 1 in 5
+    return separator.join(draw(_quoted() if quote else _TEXT) for quote in quoted)
 
 
 @st.composite
@@ -297,7 +297,7 @@ def _messy_export(draw) -> tuple[bytes, tuple[str, ...], str]:
         names.pop(0)  # a column missing: wrong_header
     names = [draw(st.sampled_from([name, name.upper(), f" {name} ", f'"{name}"'])) for name in names]
     header = separator.join(names).encode()
-    lines = [header, *draw(st.lists(_line(separator.encode()), max_size=12))]
+    lines = [header, *draw(st.lists(_line(separator.encode(), len(names)), max_size=20))]
     lines += draw(st.lists(st.sampled_from([b"", b" ", b"\t"]), max_size=3))  # blank trailing lines
     ends = [draw(st.sampled_from(_LINE_ENDS)) for _ in lines]
     if draw(st.booleans()):
