@@ -9,6 +9,7 @@ index and the last few runs), so statements compile once and connections stay op
 events if the machine itself loses power. Same files, same layout as the default: switching back keeps history.
 """
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
+from alembic.runtime.migration import MigrationContext
 from dagster import _check as check
 from dagster._config import StringSource
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
 
@@ -30,7 +33,9 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, sqlalchemy.Engine] = OrderedDict()  # before Dagster's set-up connects
+        self._tables_present: set[str] = set()
         super().__init__(str(Path(dagster_home) / "history" / "runs"), inst_data)
+        self._db_lock = threading.RLock()  # Dagster asks `has_table` while it holds a connection
 
     @classmethod
     def config_type(cls) -> dict:
@@ -68,11 +73,32 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
             oldest.dispose()
         return engine
 
+    def _initdb(self, engine: sqlalchemy.Engine, for_index_shard: bool = False) -> None:
+        """Dagster's set-up of a database file, skipped for a file it already stamped: Dagster then does nothing
+        either, but first builds Alembic's revision map from its migration scripts (about 25 ms per run file a
+        process opens: the check report reads every run's file, so that grew with the history)."""
+        with engine.connect() as connection:
+            if MigrationContext.configure(connection).get_current_revision():
+                return
+        super()._initdb(engine, for_index_shard)
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster's question, asked of the kept index engine and remembered once true (Dagster built an engine for
+        each of the ~250 times a run asks)."""
+        if table_name not in self._tables_present:
+            with self._db_lock:
+                engine = self._engine(INDEX_SHARD_NAME)
+                with engine.connect() as connection:
+                    if engine.dialect.has_table(connection, table_name):
+                        self._tables_present.add(table_name)
+        return table_name in self._tables_present
+
     def _close_engines(self) -> None:
         with self._db_lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+            self._tables_present.clear()
 
     def wipe(self) -> None:
         self._close_engines()  # before Dagster deletes the run files under them

@@ -51,6 +51,12 @@ def test_a_run_stored_through_it_reads_back_with_dagsters_own_event_log(home):
         assert _row_counts(default) == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
         assert default.get_run_by_id(run_id).is_success
         assert (home / "history" / "runs" / f"{run_id}.db").is_file()
+    # and ours again, on files it did not make in this process
+    with _instance(home, INSTANCE_YAML) as again:
+        assert _row_counts(again) == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
+        assert again.get_run_by_id(run_id).is_success
+        assert len(again.all_logs(run_id)) == len(default.all_logs(run_id))
+        assert again.event_log_storage.has_table("event_logs") and not again.event_log_storage.has_table("no_such")
 
 
 def test_it_keeps_only_the_last_few_databases_open_and_wipes_cleanly(home):
