@@ -13,7 +13,7 @@ against DuckDB, and whether the tables agree. Usage (see the README):
 
   .venv/bin/python benchmarks/weekly_counts.py --scale medium            # 3M transactions
   .venv/bin/python benchmarks/weekly_counts.py --scale large --only dagster,duckdb
-  .venv/bin/python benchmarks/weekly_counts.py --scale medium --end-to-end   # duckdb, pipeline, end_to_end
+  .venv/bin/python benchmarks/weekly_counts.py --scale medium --end-to-end   # duckdb, pipeline, end_to_end; 3 rounds
 """
 
 import argparse
@@ -147,7 +147,6 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
             f"custpipe run exited {completed.returncode}:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
         )
     steps, peaks = _steps(run_dir / "dagster_home")
-    (workdir / "end_to_end_steps.json").write_text(json.dumps({"seconds": steps, "peak_mb": peaks}))
     from custpipe_assets.core.warehouse import Warehouse
 
     counted = Warehouse(run_dir / "warehouse.duckdb").query(
@@ -157,6 +156,8 @@ def run_end_to_end(landing: Path, workdir: Path) -> dict:
         "rows": int(counted["rows"][0]),
         "purchases": int(counted["purchases"][0] or 0),
         "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "step_seconds": steps,
+        "step_peak_mb": peaks,
     }
 
 
@@ -258,10 +259,17 @@ def main() -> None:
         action="store_true",
         help="time `custpipe run` (as `make run`) against the query: --only duckdb,pipeline,end_to_end",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="run the ways this many times, interleaved, and compare each way's median round (default 1; 3 with "
+        "--end-to-end: this machine's speed drifts by a third within minutes, and a way timed once rides the drift)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.end_to_end:
         args.only = "duckdb,pipeline,end_to_end"
+    rounds = args.rounds or (3 if args.end_to_end else 1)
     landing = (args.workdir / f"{args.scale}-seed{args.seed}" / "landing").absolute()
     if args.child:
         _child(args.child, landing, landing.parent)
@@ -278,17 +286,24 @@ def main() -> None:
     lines = sum(p.read_bytes().count(b"\n") for p in (landing / "transactions").rglob("*.json"))
     print(f"landing: {landing} ({size_mb:,.0f} MB of transaction JSON Lines, {lines:,} lines)")
 
-    results = {}
-    for way in [w for w in args.only.split(",") if w]:
-        arguments = ["--scale", args.scale, "--seed", str(args.seed), "--workdir", str(args.workdir)]
-        try:
-            results[way] = measure_in_child(__file__, arguments, way, stderr_tail=2000)
-        except ChildFailed as failure:
-            print(failure)
-            continue
-        if "child_peak_mb" in results[way]:  # the run's own process, not the benchmark's
-            results[way]["peak_mb"] = results[way]["child_peak_mb"]
-        print(f"  {way:<9} {results[way]['seconds']:8.2f} s  {results[way]['peak_mb']:9,.0f} MB", flush=True)
+    measured: dict[str, list[dict]] = {}
+    arguments = ["--scale", args.scale, "--seed", str(args.seed), "--workdir", str(args.workdir)]
+    for round_number in range(1, rounds + 1):
+        for way in [w for w in args.only.split(",") if w]:
+            try:
+                result = measure_in_child(__file__, arguments, way, stderr_tail=2000)
+            except ChildFailed as failure:
+                print(failure)
+                continue
+            if "child_peak_mb" in result:  # the run's own process, not the benchmark's
+                result["peak_mb"] = result["child_peak_mb"]
+            measured.setdefault(way, []).append(result)
+            label = f"round {round_number}: " if rounds > 1 else ""
+            print(f"  {label}{way:<10} {result['seconds']:8.2f} s  {result['peak_mb']:9,.0f} MB", flush=True)
+    # each way's median round (whole, so its rows, memory and step times belong together)
+    results = {way: sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2] for way, runs in measured.items()}
+    if rounds > 1:
+        print(f"\neach way's median of {rounds} rounds:")
 
     reference = results.get("duckdb")
     print()
@@ -312,8 +327,7 @@ def main() -> None:
         ratio = results["end_to_end"]["seconds"] / reference["seconds"]
         pipeline = f"{results['pipeline']['seconds'] / reference['seconds']:.2f}" if "pipeline" in results else "-"
         print(f"\nend to end (custpipe run) / duckdb query: {ratio:.2f} (target <= 4), pipeline only: {pipeline}")
-        recorded = json.loads((args.workdir / f"{args.scale}-seed{args.seed}" / "end_to_end_steps.json").read_text())
-        steps, peaks = recorded["seconds"], recorded["peak_mb"]
+        steps, peaks = results["end_to_end"]["step_seconds"], results["end_to_end"]["step_peak_mb"]
         accounted = sum(steps.values())
         print(
             f"where the time goes ({accounted:.1f} s in steps, {results['end_to_end']['seconds'] - accounted:.1f} s "
