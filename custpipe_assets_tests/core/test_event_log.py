@@ -6,7 +6,7 @@ import pytest
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from custpipe_assets.core.event_log import ENGINES_KEPT, KeptOpenSqliteEventLogStorage
+from custpipe_assets.core.event_log import ENGINES_KEPT, KeptEnginesSqliteEventLogStorage
 from custpipe_assets.run import INSTANCE_YAML
 
 WEEKS = dg.StaticPartitionsDefinition(["2018-09-03", "2018-09-10", "2018-09-17"])
@@ -39,7 +39,7 @@ def home(tmp_path, monkeypatch):
 
 def test_a_run_stored_through_it_reads_back_with_dagsters_own_event_log(home):
     with _instance(home, INSTANCE_YAML) as instance:
-        assert isinstance(instance.event_log_storage, KeptOpenSqliteEventLogStorage)
+        assert isinstance(instance.event_log_storage, KeptEnginesSqliteEventLogStorage)
         job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
         tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
         result = job.execute_in_process(instance=instance, tags=tags)
@@ -77,6 +77,6 @@ def test_it_keeps_only_the_last_few_databases_open_and_wipes_cleanly(home):
 def test_the_instance_yaml_names_an_importable_storage():
     config = yaml.safe_load(INSTANCE_YAML)["event_log_storage"]
     assert (config["module"], config["class"]) == (
-        KeptOpenSqliteEventLogStorage.__module__,
-        "KeptOpenSqliteEventLogStorage",
+        KeptEnginesSqliteEventLogStorage.__module__,
+        "KeptEnginesSqliteEventLogStorage",
     )

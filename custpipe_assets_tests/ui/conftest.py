@@ -108,6 +108,8 @@ def write_instance_yaml(dagster_home: Path) -> None:
     """Our dagster.yaml (pool limit 1, no first-run modal, no telemetry) with automation's runs held in the queue."""
     config = yaml.safe_load(INSTANCE_YAML)
     config.setdefault("concurrency", {})["runs"] = AUTOMATION_RUNS_HELD
+    # this process reads the instance too, without DAGSTER_HOME set: the event log's home as a path, not `env`
+    config["event_log_storage"]["config"]["dagster_home"] = str(dagster_home)
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
