@@ -1,15 +1,17 @@
 """Dagster's SQLite event log with its engines kept: the instance's `event_log_storage` (see `run.INSTANCE_YAML`).
 
 Dagster's own `SqliteEventLogStorage` builds a new SQLAlchemy engine for every event it stores, so it compiles each
-insert afresh (a new engine has an empty statement cache), and it commits with SQLite's default `synchronous =
-FULL`. A run over 52 weeks stores about 360 events, at about 12 ms each here. This subclass keeps one engine per
-database file (the index and the last few runs), so statements compile once, and commits with `synchronous =
-NORMAL`, which in SQLite's WAL mode (Dagster's) never corrupts the file but may lose the last events if the machine
-itself loses power. Each use still opens a fresh SQLite connection: a pooled one kept an old read snapshot, and a
-process reading the instance then missed the runs another process had written since. Same files, same layout as the
-default: switching back keeps history.
+insert afresh (a new engine has an empty statement cache), commits with SQLite's default `synchronous = FULL`, and
+closes the file's only connection, on which SQLite checkpoints the write-ahead log and deletes it. A run over 52
+weeks stores about 360 events, at about 12 ms each here. This subclass keeps one engine per database file (the index
+and the last few runs), so statements compile once; keeps one idle connection to each of those files, so closing a
+used one checkpoints nothing; and commits with `synchronous = NORMAL`, which in SQLite's WAL mode (Dagster's) never
+corrupts the file but may lose the last events if the machine itself loses power. Each use still opens a fresh
+connection: a pooled one kept an old read snapshot, and a process reading the instance then missed the runs another
+process had written since. Same files, same layout as the default: switching back keeps history.
 """
 
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -36,6 +38,7 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, sqlalchemy.Engine] = OrderedDict()  # before Dagster's set-up connects
         self._tables_present: set[str] = set()
+        self._keepers: dict[str, sqlite3.Connection] = {}
         super().__init__(str(Path(dagster_home) / "history" / "runs"), inst_data)
         self._db_lock = threading.RLock()  # Dagster asks `has_table` while it holds a connection
 
@@ -72,9 +75,11 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
             self._initdb(engine)
             self._initialized_dbs.add(shard)
         self._engines[shard] = engine
+        self._keepers[shard] = _keeper(self.path_for_shard(shard))
         while len(self._engines) > ENGINES_KEPT:
-            _, oldest = self._engines.popitem(last=False)
-            oldest.dispose()
+            oldest, oldest_engine = self._engines.popitem(last=False)
+            oldest_engine.dispose()
+            self._keepers.pop(oldest).close()
         return engine
 
     def _initdb(self, engine: sqlalchemy.Engine, for_index_shard: bool = False) -> None:
@@ -102,6 +107,9 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+            for keeper in self._keepers.values():
+                keeper.close()
+            self._keepers.clear()
             self._tables_present.clear()
 
     def wipe(self) -> None:
@@ -111,6 +119,15 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._close_engines()
         super().dispose()
+
+
+def _keeper(path: str) -> sqlite3.Connection:
+    """An idle connection to the file, kept while its engine is: SQLite checkpoints the write-ahead log and deletes
+    it whenever the last connection to a file closes, and without this one each stored event was that last one.
+    It read the file once (so it holds its place in the WAL index) and runs nothing else: it holds no snapshot."""
+    keeper = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    keeper.execute("select count(*) from sqlite_master").fetchall()
+    return keeper
 
 
 def _commit_without_waiting_for_the_disk(dbapi_connection, _record) -> None:
