@@ -8,10 +8,10 @@ so the UI keeps a history per partition.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
@@ -22,7 +22,7 @@ from custpipe_assets.core.metadata import markdown_table
 from custpipe_assets.core.partitions import weeks_of
 from custpipe_assets.core.quarantine import QUARANTINE_SCHEMA, WEEKLY_QUARANTINE_SCHEMA
 from custpipe_assets.core.sql_checks import failing_rows, table_exists, validate_in_sql
-from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, table_name
+from custpipe_assets.core.warehouse import PARTITION_COLUMN, WarehouseResource, query_on, table_name
 
 SAMPLE_ROWS = 10
 
@@ -246,7 +246,7 @@ def reconciliation_check(
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         weeks = weeks_of(context) if partitions_def is not None else None
         with warehouse.get().connect() as connection:  # one opening of the file for the three counts, not three
-            report = reconcile(_querying(connection), rows_in_sql, rows_out_sql, rows_quarantined_sql, weeks)
+            report = reconcile(partial(query_on, connection), rows_in_sql, rows_out_sql, rows_quarantined_sql, weeks)
         unbalanced = report.filter(pl.col("difference") != 0)
         return dg.AssetCheckResult(
             passed=unbalanced.is_empty(),
@@ -260,13 +260,6 @@ def reconciliation_check(
         )
 
     return _check
-
-
-def _querying(connection: duckdb.DuckDBPyConnection) -> Callable[[str, dict | None], pl.DataFrame]:
-    """`Warehouse.query` over an open connection: opening and closing the DuckDB file costs about 15 ms each time,
-    more than a count over a small warehouse. For counts only (no zoned timestamps, which `Warehouse.query`
-    relabels as UTC)."""
-    return lambda sql, parameters: connection.execute(sql, parameters or []).pl()
 
 
 def weekly_row_count_sql(table: str, where: str = "true") -> str:

@@ -302,7 +302,7 @@ class Warehouse:
 
     def query(self, sql: str, parameters: dict | list | None = None) -> pl.DataFrame:
         with self.connect() as connection:
-            return _in_utc(connection.execute(sql, parameters or []).pl())
+            return query_on(connection, sql, parameters)
 
     def table_counts(self) -> pl.DataFrame:
         """Every table of every layer with its row count, for the run summary."""
@@ -332,6 +332,12 @@ def consecutive_groups(weeks: list[date], count: int) -> list[list[date]]:
         groups.append(weeks[start:end])
         start = end
     return groups
+
+
+def query_on(connection: duckdb.DuckDBPyConnection, sql: str, parameters: dict | list | None = None) -> pl.DataFrame:
+    """`Warehouse.query` over a connection already open: several queries of one step then open the file once
+    (about 15 ms an opening, more than a count over a small warehouse)."""
+    return _in_utc(connection.execute(sql, parameters or []).pl())
 
 
 def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
