@@ -129,7 +129,8 @@ def _physical_lines(body: bytes) -> tuple[pl.Series, bool]:
         text, utf8 = body.decode("utf-8", errors="replace"), False
     joined = pl.Series([text])
     if "\r" in text:
-        joined = joined.str.replace_all(r"\r*\n|\r", "\n")  # Rust's regex matches leftmost-first, as `re` does
+        # the same rule (Rust's regex matches leftmost-first, as `re` does)
+        joined = joined.str.replace_all(_LINE_END.pattern.decode(), "\n")
     lines = joined.str.split("\n").explode()
     return (lines.head(-1) if lines[-1] == "" else lines), utf8  # not the text after the last line end
 
