@@ -32,7 +32,8 @@ CASES_SCHEMA = {
 }
 
 
-def _literal(value: object) -> str:
+def sql_literal(value: object) -> str:
+    """A Python value as a DuckDB SQL literal (text quoted, dates as DATE '...')."""
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, bool):
@@ -63,18 +64,18 @@ def _check_sql(check: pa.Check, column: str) -> str | None:
     stats = check.statistics or {}
     if check.name in _COMPARISONS:
         operator, statistic = _COMPARISONS[check.name]
-        return f"{column} {operator} {_literal(stats[statistic])}"
+        return f"{column} {operator} {sql_literal(stats[statistic])}"
     if check.name == "in_range":
         low = ">=" if stats.get("include_min", True) else ">"
         high = "<=" if stats.get("include_max", True) else "<"
-        return f"{column} {low} {_literal(stats['min_value'])} and {column} {high} {_literal(stats['max_value'])}"
+        return f"{column} {low} {sql_literal(stats['min_value'])} and {column} {high} {sql_literal(stats['max_value'])}"
     if check.name in ("isin", "notin"):
         values = stats["allowed_values" if check.name == "isin" else "forbidden_values"]
-        listed = ", ".join(_literal(value) for value in values) or "NULL"
+        listed = ", ".join(sql_literal(value) for value in values) or "NULL"
         return f"{column} {'in' if check.name == 'isin' else 'not in'} ({listed})"
     if check.name in _STRING_CHECKS:
         function, statistic, argument = _STRING_CHECKS[check.name]
-        return f"{function}({column}, {_literal(argument(stats[statistic]))})"
+        return f"{function}({column}, {sql_literal(argument(stats[statistic]))})"
     return None
 
 

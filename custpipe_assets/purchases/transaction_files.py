@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from custpipe_assets.core.sql_checks import sql_literal
+
 TRANSACTIONS_DIR = "transactions"
 TRANSACTIONS_FILE = "transactions.json"
 # Why a line is not a record (bronze's `parse_error`; the first reasons of the quarantine's enumeration).
@@ -81,12 +83,8 @@ def missing_transaction_days(landing_dir: Path, weeks: list[date]) -> list[str]:
     ]
 
 
-def _list_literal(values: list[str]) -> str:
-    return "[" + ", ".join(values) + "]"
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def _list_literal(values: list[object]) -> str:
+    return "[" + ", ".join(sql_literal(value) for value in values) + "]"
 
 
 def lines_of_files_select(files: list[DayFile]) -> str:
@@ -100,10 +98,10 @@ def lines_of_files_select(files: list[DayFile]) -> str:
     Each file's day, week and name are looked up by its position in literal lists (no join: joining the files'
     contents to a table of them copied the 500 MB of text, measured 0.2 s at 3M lines).
     """
-    paths = _list_literal([_text(str(file.path)) for file in files])
-    sources = _list_literal([_text(file.source_file) for file in files])
-    days = _list_literal([f"DATE '{file.day.isoformat()}'" for file in files])
-    weeks = _list_literal([f"DATE '{file.week_start.isoformat()}'" for file in files])
+    paths = _list_literal([str(file.path) for file in files])
+    sources = _list_literal([file.source_file for file in files])
+    days = _list_literal([file.day for file in files])
+    weeks = _list_literal([file.week_start for file in files])
     return f"""
         with landed as (
             select list_position({paths}, filename) as file_index, try(decode(content)) as text
