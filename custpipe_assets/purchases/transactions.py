@@ -84,7 +84,8 @@ def _judged_lines(lines: str) -> str:
     """
 
 
-def _weeks_of(bronze: str, first_week: date, last_week: date) -> str:
+def _bronze_of_weeks(bronze: str, first_week: date, last_week: date) -> str:
+    """The bronze lines of the weeks, as a subquery (not `core.partitions.weeks_of`, the weeks of a run)."""
     return f"(select * from {bronze} where week_start between DATE '{first_week}' and DATE '{last_week}')"
 
 
@@ -95,7 +96,7 @@ def later_copies_select(bronze: str, first_week: date, last_week: date) -> str:
     lines and nested baskets, cost 1.6 s each)."""
     same_transaction = "week_start, customer_id, date_of_purchase, basket"
     same_time = "hash(week_start, customer_id, date_of_purchase)"
-    lines = _weeks_of(bronze, first_week, last_week)
+    lines = _bronze_of_weeks(bronze, first_week, last_week)
     return f"""
         with repeated as (
             -- a cheap filter on columns that are not nested: lines of one customer at one time more than once in a
@@ -136,7 +137,7 @@ def records_select(
                                               when customer_id not in (select customer_id from {customers})
                                               then 'unknown_customer' end) as line_reason,
                    copies.line_detail
-            from ({_judged_lines(_weeks_of(bronze, first_week, last_week))}) as judged
+            from ({_judged_lines(_bronze_of_weeks(bronze, first_week, last_week))}) as judged
             left join {later_copies} as copies using (source_file, line_number)
         ), records as (
             select week_start, day, source_file, line_number, raw_line, customer_id, date_of_purchase, basket,
