@@ -50,7 +50,7 @@ validate: setup  ## Dagster loads the code location the way `dagster dev` does
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000 over the same instance `make run` records into
 	$(BIN)/python -c "from custpipe_assets.run import ensure_dagster_home; ensure_dagster_home()"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DAGSTER_EVENT_BATCH_SIZE=1000 $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup services  ## the benchmarks (see README): weekly counts, segmentation, product views + CTR API, cluster
 	$(BIN)/python benchmarks/weekly_counts.py --scale medium

@@ -13,6 +13,7 @@ import polars as pl
 from custpipe_assets.conversions.automation import LANDED_FILES as CONVERSION_FILES
 from custpipe_assets.core.arrivals import LandedFiles
 from custpipe_assets.core.conventions import DOMAINS, domain_job_name
+from custpipe_assets.core.event_log import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_ENV
 from custpipe_assets.core.partitions import week_range_tags, weekly_partitions
 from custpipe_assets.core.settings import DEFAULT_LANDING_DIR, LANDING_DIR_ENV, Settings, SettingsError
 from custpipe_assets.core.warehouse import Warehouse
@@ -186,6 +187,8 @@ def run_everything(
     # step. The cost, as Dagster documents it: if the run fails, its weeks are not marked failed in the UI (they
     # keep their last materialization; the run itself shows as failed, and `custpipe run` says so).
     os.environ.setdefault(PLANNED_EVENTS_AS_RANGES, "1")
+    # A step's per-week materializations of an asset stored in one transaction (core/event_log.py)
+    os.environ.setdefault(EVENT_BATCH_SIZE_ENV, EVENT_BATCH_SIZE)
     runs, skipped, evaluations = [], {}, []
     for entry in unread_landing_entries(settings.landing_dir):
         log(f"WARNING: {settings.landing_dir / entry} is not read by any domain (see the README's landing layout)")

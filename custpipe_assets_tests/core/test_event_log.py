@@ -1,12 +1,20 @@
 """The instance's event log (core/event_log.py): what a run stores through it, Dagster's own SQLite event log reads
 back from the same files, and it never holds more than a few databases open."""
 
+import sqlite3
+
 import dagster as dg
 import pytest
 import yaml
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._serdes import deserialize_value
 
-from custpipe_assets.core.event_log import ENGINES_KEPT, KeptEnginesSqliteEventLogStorage
+from custpipe_assets.core.event_log import (
+    ENGINES_KEPT,
+    EVENT_BATCH_SIZE,
+    EVENT_BATCH_SIZE_ENV,
+    KeptEnginesSqliteEventLogStorage,
+)
 from custpipe_assets.run import INSTANCE_YAML
 
 WEEKS = dg.StaticPartitionsDefinition(["2018-09-03", "2018-09-10", "2018-09-17"])
@@ -80,3 +88,58 @@ def test_the_instance_yaml_names_an_importable_storage():
         KeptEnginesSqliteEventLogStorage.__module__,
         "KeptEnginesSqliteEventLogStorage",
     )
+
+
+def _stored(home, run_id: str) -> dict:
+    """What Dagster's own SQLite log reads back of a run of `weekly_rows`: each week's materialization and row count,
+    the asset's last materialization, the indexed tags of each event, and the run's events by type."""
+    with _instance(home, "telemetry:\n  enabled: false\n") as default:
+        key = dg.AssetKey("weekly_rows")
+        records = default.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, storage_ids=None), limit=100
+        ).records
+        tags = default.event_log_storage.get_event_tags_for_asset(key)
+        return {
+            "row_counts": _row_counts(default),
+            "partitions": default.get_materialized_partitions(key),
+            "last": default.get_latest_materialization_event(key).dagster_event.partition,
+            "asset_row_last": _asset_row_last_partition(home),
+            "tag_keys": sorted(tuple(sorted(tag)) for tag in tags),  # the values (data versions) differ by run
+            "records": len(records),
+            "events": sorted(str(entry.dagster_event_type) for entry in default.all_logs(run_id)),
+        }
+
+
+def _asset_row_last_partition(home) -> str | None:
+    """The partition of the last materialization in the asset's row of the index (what the UI's asset list reads;
+    Dagster's readers fall back to the event log when the row lacks it, so this reads the row itself)."""
+    with sqlite3.connect(home / "history" / "runs" / "index.db") as connection:
+        (stored,) = connection.execute("select last_materialization from asset_keys").fetchone()
+    return deserialize_value(stored).event_log_entry.dagster_event.partition if stored else None
+
+
+def test_a_batch_of_materializations_is_stored_as_dagster_stores_them_one_by_one(tmp_path, monkeypatch):
+    batches = []
+    store_event_batch = KeptEnginesSqliteEventLogStorage.store_event_batch
+
+    def counted(self, events):
+        batches.append((len(events), {str(event.dagster_event_type) for event in events}))
+        store_event_batch(self, events)
+
+    monkeypatch.setattr(KeptEnginesSqliteEventLogStorage, "store_event_batch", counted)
+    stored = {}
+    for batch_size in ("0", EVENT_BATCH_SIZE):  # Dagster's own path (event by event), then ours
+        home = tmp_path / f"batch-{batch_size}"
+        home.mkdir()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, batch_size)
+        with _instance(home, INSTANCE_YAML) as instance:
+            job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
+            tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
+            result = job.execute_in_process(instance=instance, tags=tags)
+            assert result.success
+        stored[batch_size] = _stored(home, result.run_id)
+    # the three weeks in one batch, and only when batching is on (the planned events, a batch too, go one by one)
+    assert (3, {"DagsterEventType.ASSET_MATERIALIZATION"}) in batches and all(size == 3 for size, _ in batches)
+    assert stored[EVENT_BATCH_SIZE] == stored["0"]
+    assert stored["0"]["row_counts"] == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
