@@ -27,6 +27,11 @@ def weekly_rows(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult()
 
 
+@dg.asset_check(asset=weekly_rows, partitions_def=WEEKS)
+def weekly_rows_counted(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"weeks": len(context.partition_keys)})
+
+
 def _instance(home, instance_yaml: str) -> dg.DagsterInstance:
     (home / "dagster.yaml").write_text(instance_yaml)
     return dg.DagsterInstance.from_config(str(home))
@@ -107,6 +112,12 @@ def _stored(home, run_id: str) -> dict:
             "tag_keys": sorted(tuple(sorted(tag)) for tag in tags),  # the values (data versions) differ by run
             "records": len(records),
             "events": sorted(str(entry.dagster_event_type) for entry in default.all_logs(run_id)),
+            "check_executions": sorted(
+                (execution.partition or "", str(execution.status))
+                for execution in default.event_log_storage.get_asset_check_execution_history(
+                    weekly_rows_counted.check_key, limit=100
+                )
+            ),
         }
 
 
@@ -118,7 +129,7 @@ def _asset_row_last_partition(home) -> str | None:
     return deserialize_value(stored).event_log_entry.dagster_event.partition if stored else None
 
 
-def test_a_batch_of_materializations_is_stored_as_dagster_stores_them_one_by_one(tmp_path, monkeypatch):
+def test_a_batch_of_events_is_stored_as_dagster_stores_them_one_by_one(tmp_path, monkeypatch):
     batches = []
     store_event_batch = KeptEnginesSqliteEventLogStorage.store_event_batch
 
@@ -134,12 +145,20 @@ def test_a_batch_of_materializations_is_stored_as_dagster_stores_them_one_by_one
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, batch_size)
         with _instance(home, INSTANCE_YAML) as instance:
-            job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
+            definitions = dg.Definitions(assets=[weekly_rows], asset_checks=[weekly_rows_counted])
+            job = definitions.resolve_implicit_global_asset_job_def()
             tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
             result = job.execute_in_process(instance=instance, tags=tags)
             assert result.success
         stored[batch_size] = _stored(home, result.run_id)
-    # the three weeks in one batch, and only when batching is on (the planned events, a batch too, go one by one)
-    assert (3, {"DagsterEventType.ASSET_MATERIALIZATION"}) in batches and all(size == 3 for size, _ in batches)
+    # only when batching is on: the run's planned events (3 weeks of the asset, one of the check), then the step's
+    # three weekly materializations
+    assert [types for _, types in batches] == [
+        {"DagsterEventType.ASSET_MATERIALIZATION_PLANNED", "DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED"},
+        {"DagsterEventType.ASSET_MATERIALIZATION"},
+    ]
+    assert batches[1][0] == 3
     assert stored[EVENT_BATCH_SIZE] == stored["0"]
     assert stored["0"]["row_counts"] == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
+    planned = [week for week, status in stored["0"]["check_executions"] if status.endswith("PLANNED")]
+    assert planned == ["2018-09-03", "2018-09-10", "2018-09-17"]  # the check's planned execution of each week
