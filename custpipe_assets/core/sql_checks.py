@@ -146,17 +146,25 @@ def validate_in_sql(
     # ran out at DuckDB's 1 GB), so weekly tables are checked a batch of weeks at a time (within a week is what
     # uniqueness means for them anyway). Small batches are also faster, their hash tables staying small: the three
     # transaction tables of 3M transactions took 2.6 s of CPU in batches of 500,000 rows, 4.2 s in batches of 8M.
+    # Each batch is first counted by the hash of its key (one 64-bit value per row, 20-30% cheaper than grouping the
+    # key's text): as many distinct hashes as rows means no key repeats; only a batch with fewer (a repeat, or a
+    # hash collision, about one in 10^8 batches) is grouped by the key itself for the exact count.
     batches = [weeks] if not week_key else _week_batches(connection, table, weeks)
     for columns in unique_sets:
         key = ", ".join(f'"{name}"' for name in dict.fromkeys(week_key + columns))
         duplicated = 0
         for batch in batches:
             batch_scope = f"where {PARTITION_COLUMN} = any($weeks)" if batch is not None else ""
-            duplicated += connection.execute(
-                f"select coalesce(sum(n), 0) from "
-                f"(select count(*) as n from {table} {batch_scope} group by {key} having n > 1)",
-                {"weeks": batch} if batch is not None else {},
+            parameters = {"weeks": batch} if batch is not None else {}
+            repeats = connection.execute(
+                f"select count(*) - count(distinct hash({key})) from {table} {batch_scope}", parameters
             ).fetchone()[0]
+            if repeats:
+                duplicated += connection.execute(
+                    f"select coalesce(sum(n), 0) from "
+                    f"(select count(*) as n from {table} {batch_scope} group by {key} having n > 1)",
+                    parameters,
+                ).fetchone()[0]
         if duplicated:
             cases.append(
                 {
