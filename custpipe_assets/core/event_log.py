@@ -13,7 +13,8 @@ process had written since. Same files, same layout as the default: switching bac
 It also stores a batch of events in one transaction per file (`store_event_batch`; Dagster hands it a batch when
 `DAGSTER_EVENT_BATCH_SIZE` is set, as `custpipe run` and `make dev` do: a run's planned materializations and checks,
 and a step's per-week materializations of an asset). Dagster's SQLite log stores a batch event by event, two or three
-commits each: 4 ms a week and asset here, 18 ms a planned check over 52 weeks.
+commits each: 4 ms a week and asset here. A check's planned execution of each week is one row holding the whole
+event, which Dagster serializes once per row; here once per check (21 checks x 52 weeks took 0.2-0.3 s of a run).
 """
 
 import contextlib
@@ -29,10 +30,12 @@ from alembic.runtime.migration import MigrationContext
 from dagster import _check as check
 from dagster._config import StringSource
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.pool import NullPool
 
 ENGINES_KEPT = 8  # the index database and the runs written or read last
@@ -134,6 +137,25 @@ class KeptEnginesSqliteEventLogStorage(SqliteEventLogStorage):
             finally:
                 self._batch_connections = None
                 self._batch_transactions = None
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Dagster's own rows, a planned execution per week of the check, with the event serialized once for all of
+        them rather than once per row (21 checks x 52 weeks took 0.2-0.3 s of a run)."""
+        planned = event.get_dagster_event().event_specific_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        row = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as connection:
+            connection.execute(
+                AssetCheckExecutionsTable.insert(), [{**row, "partition": key} for key in partition_keys]
+            )
 
     def _close_engines(self) -> None:
         with self._db_lock:

@@ -113,7 +113,7 @@ def _stored(home, run_id: str) -> dict:
             "records": len(records),
             "events": sorted(str(entry.dagster_event_type) for entry in default.all_logs(run_id)),
             "check_executions": sorted(
-                (execution.partition or "", str(execution.status))
+                (execution.partition or "", str(execution.status), execution.event.dagster_event.step_key)
                 for execution in default.event_log_storage.get_asset_check_execution_history(
                     weekly_rows_counted.check_key, limit=100
                 )
@@ -129,7 +129,9 @@ def _asset_row_last_partition(home) -> str | None:
     return deserialize_value(stored).event_log_entry.dagster_event.partition if stored else None
 
 
-def test_a_batch_of_events_is_stored_as_dagster_stores_them_one_by_one(tmp_path, monkeypatch):
+def test_it_stores_what_dagsters_own_event_log_stores(tmp_path, monkeypatch):
+    """The same run through Dagster's default SQLite event log (event by event) and through ours (batched, planned
+    checks written its own way) reads back the same with Dagster's class."""
     batches = []
     store_event_batch = KeptEnginesSqliteEventLogStorage.store_event_batch
 
@@ -139,26 +141,25 @@ def test_a_batch_of_events_is_stored_as_dagster_stores_them_one_by_one(tmp_path,
 
     monkeypatch.setattr(KeptEnginesSqliteEventLogStorage, "store_event_batch", counted)
     stored = {}
-    for batch_size in ("0", EVENT_BATCH_SIZE):  # Dagster's own path (event by event), then ours
-        home = tmp_path / f"batch-{batch_size}"
+    for storage, instance_yaml in (("dagster", "telemetry:\n  enabled: false\n"), ("ours", INSTANCE_YAML)):
+        home = tmp_path / storage
         home.mkdir()
         monkeypatch.setenv("DAGSTER_HOME", str(home))
-        monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, batch_size)
-        with _instance(home, INSTANCE_YAML) as instance:
+        monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, EVENT_BATCH_SIZE if storage == "ours" else "0")
+        with _instance(home, instance_yaml) as instance:
             definitions = dg.Definitions(assets=[weekly_rows], asset_checks=[weekly_rows_counted])
             job = definitions.resolve_implicit_global_asset_job_def()
             tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
             result = job.execute_in_process(instance=instance, tags=tags)
             assert result.success
-        stored[batch_size] = _stored(home, result.run_id)
-    # only when batching is on: the run's planned events (3 weeks of the asset, one of the check), then the step's
-    # three weekly materializations
+        stored[storage] = _stored(home, result.run_id)
+    # ours batched the run's planned events (3 weeks of the asset, one check), then the step's 3 materializations
     assert [types for _, types in batches] == [
         {"DagsterEventType.ASSET_MATERIALIZATION_PLANNED", "DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED"},
         {"DagsterEventType.ASSET_MATERIALIZATION"},
     ]
     assert batches[1][0] == 3
-    assert stored[EVENT_BATCH_SIZE] == stored["0"]
-    assert stored["0"]["row_counts"] == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
-    planned = [week for week, status in stored["0"]["check_executions"] if status.endswith("PLANNED")]
+    assert stored["ours"] == stored["dagster"]
+    assert stored["dagster"]["row_counts"] == {"2018-09-03": 10, "2018-09-10": 20, "2018-09-17": 30}
+    planned = [week for week, status, _ in stored["dagster"]["check_executions"] if status.endswith("PLANNED")]
     assert planned == ["2018-09-03", "2018-09-10", "2018-09-17"]  # the check's planned execution of each week
