@@ -117,3 +117,24 @@ def test_a_passing_table_still_reports_the_rows_it_checked(connection):
     connection.execute("update silver.ok set price = 2.0")
     rows_checked, cases = validate_in_sql(connection, "silver.ok", SCHEMA, [W1])
     assert (rows_checked, cases.height) == (1, 0)
+
+
+@pytest.mark.parametrize("rows_per_query", [8_000_000, 1], ids=["one query", "a week a query"])
+def test_uniqueness_counts_only_the_weeks_asked_for(monkeypatch, rows_per_query):
+    """A week between two asked-for weeks is not checked, also when they are checked in one query."""
+    monkeypatch.setattr("custpipe_assets.core.sql_checks.UNIQUE_ROWS_PER_QUERY", rows_per_query)
+    schema = pa.DataFrameSchema({"week_start": pa.Column(pl.Date), "id": pa.Column(pl.Int64)}, unique=["id"])
+    w3 = date(2018, 9, 17)
+    rows = pl.DataFrame({"week_start": [W1, W2, W2, W2, w3, w3], "id": [1, 7, 7, 7, 1, 2]})  # week 2 repeats id 7
+    with duckdb.connect() as connection:
+        connection.register("rows", rows.to_arrow())
+        connection.execute("create table t as select * from rows")
+
+        def unique_failures(weeks):
+            cases = validate_in_sql(connection, "t", schema, weeks)[1]
+            return cases.filter(pl.col("check") == "unique")["failures"].sum()
+
+        assert unique_failures([W1, W2, w3]) == 3
+        assert unique_failures([W2]) == 3
+        assert unique_failures([W1, w3]) == 0  # week 2 is not among them
+        assert unique_failures([W1]) == unique_failures([w3]) == 0
