@@ -98,8 +98,8 @@ def _bronze_of_weeks(bronze: str, first_week: date, last_week: date) -> str:
 def later_copies_select(bronze: str, first_week: date, last_week: date) -> str:
     """The lines of the weeks that repeat an earlier transaction (same week, customer, purchase time and basket; the
     first copy by day and line is kept), with `line_detail` naming the copy kept. Few rows, computed once per batch
-    and used by both silver inserts (at 3M lines: 0.4 s, where the same group by inside each insert, over judged
-    lines and nested baskets, cost 1.6 s each)."""
+    before the records are judged (at 3M lines: 0.4 s, where the same group by inside the judging query, over judged
+    lines and nested baskets, cost 1.6 s)."""
     same_transaction = "week_start, customer_id, date_of_purchase, basket"
     same_time = "hash(week_start, customer_id, date_of_purchase)"
     lines = _bronze_of_weeks(bronze, first_week, last_week)
