@@ -187,7 +187,8 @@ def run_everything(
     # step. The cost, as Dagster documents it: if the run fails, its weeks are not marked failed in the UI (they
     # keep their last materialization; the run itself shows as failed, and `custpipe run` says so).
     os.environ.setdefault(PLANNED_EVENTS_AS_RANGES, "1")
-    # A step's per-week materializations of an asset stored in one transaction (core/event_log.py)
+    # The run's planned events, and a step's per-week materializations of an asset, each stored in one transaction
+    # per file (core/event_log.py)
     os.environ.setdefault(EVENT_BATCH_SIZE_ENV, EVENT_BATCH_SIZE)
     runs, skipped, evaluations = [], {}, []
     for entry in unread_landing_entries(settings.landing_dir):
