@@ -24,6 +24,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from custpipe_assets.core.event_log import EVENT_BATCH_SIZE, EVENT_BATCH_SIZE_ENV
 from custpipe_assets.core.settings import (
     DEFAULT_FIRST_WEEK,
     Settings,
@@ -165,7 +166,8 @@ def running_dagster_dev(
         process = subprocess.Popen(
             [str(dagster), "dev", "-w", str(WORKSPACE_YAML), "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO_ROOT,
-            env={**settings.environment(), "DAGSTER_HOME": str(dagster_home)},
+            # as `make dev` starts it: runs launched from the UI store their events in batches too
+            env={**settings.environment(), "DAGSTER_HOME": str(dagster_home), EVENT_BATCH_SIZE_ENV: EVENT_BATCH_SIZE},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
