@@ -28,6 +28,8 @@ from typing import TypeVar
 
 import duckdb
 
+from custpipe_assets.core.sql_text import sql_literal
+
 PREFIX = "ducklake:"
 CATALOG = "lake"  # the name the lake is attached under (what `current_database()` returns)
 EXTENSIONS = ("ducklake", "postgres")
@@ -62,12 +64,8 @@ class DuckLakeTarget:
         return self.catalog[len("postgres:") :] if self.catalog.startswith("postgres:") else None
 
     def attach_sql(self) -> str:
-        options = f" (data_path {_quoted(self.data_path)})" if self.data_path else ""
-        return f"attach {_quoted(PREFIX + self.catalog)} as {CATALOG}{options}"
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+        options = f" (data_path {sql_literal(self.data_path)})" if self.data_path else ""
+        return f"attach {sql_literal(PREFIX + self.catalog)} as {CATALOG}{options}"
 
 
 def load_extensions(connection: duckdb.DuckDBPyConnection) -> None:

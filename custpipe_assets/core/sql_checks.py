@@ -19,6 +19,7 @@ import pandera.polars as pa
 import polars as pl
 
 from custpipe_assets.core.partitions import weeks_in_batches
+from custpipe_assets.core.sql_text import sql_literal
 from custpipe_assets.core.warehouse import PARTITION_COLUMN
 
 SAMPLE_ROWS = 10
@@ -30,17 +31,6 @@ CASES_SCHEMA = {
     "failure_case": pl.String,
     "where": pl.String,
 }
-
-
-def sql_literal(value: object) -> str:
-    """A Python value as a DuckDB SQL literal (text quoted, dates as DATE '...')."""
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return repr(value)
 
 
 # Pandera's built-in comparisons: check name -> (SQL operator, the statistic the column is compared with)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from custpipe_assets.core.sql_checks import sql_literal
+from custpipe_assets.core.sql_text import sql_literal
 
 TRANSACTIONS_DIR = "transactions"
 TRANSACTIONS_FILE = "transactions.json"
