@@ -2,11 +2,11 @@
 back from the same files, and it never holds more than a few databases open."""
 
 import sqlite3
+from datetime import date
 
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._serdes import deserialize_value
 
 from custpipe_assets.core.event_log import (
@@ -15,6 +15,7 @@ from custpipe_assets.core.event_log import (
     EVENT_BATCH_SIZE_ENV,
     KeptEnginesSqliteEventLogStorage,
 )
+from custpipe_assets.core.partitions import week_range_tags
 from custpipe_assets.run import INSTANCE_YAML
 
 WEEKS = dg.StaticPartitionsDefinition(["2018-09-03", "2018-09-10", "2018-09-17"])
@@ -37,6 +38,13 @@ def _instance(home, instance_yaml: str) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
+def _run_every_week(instance: dg.DagsterInstance, definitions: dg.Definitions) -> dg.ExecuteInProcessResult:
+    """The definitions' assets and checks over all three weeks, as one run (as `custpipe run` launches a range)."""
+    job = definitions.resolve_implicit_global_asset_job_def()
+    tags = week_range_tags(date(2018, 9, 3), date(2018, 9, 17))
+    return job.execute_in_process(instance=instance, tags=tags)
+
+
 def _row_counts(instance: dg.DagsterInstance) -> dict[str, int]:
     records = instance.fetch_materializations(dg.AssetKey("weekly_rows"), limit=100).records
     return {
@@ -53,9 +61,7 @@ def home(tmp_path, monkeypatch):
 def test_a_run_stored_through_it_reads_back_with_dagsters_own_event_log(home):
     with _instance(home, INSTANCE_YAML) as instance:
         assert isinstance(instance.event_log_storage, KeptEnginesSqliteEventLogStorage)
-        job = dg.Definitions(assets=[weekly_rows]).resolve_implicit_global_asset_job_def()
-        tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
-        result = job.execute_in_process(instance=instance, tags=tags)
+        result = _run_every_week(instance, dg.Definitions(assets=[weekly_rows]))
         assert result.success
         run_id = result.run_id
     # Dagster's default storage, on the same home: the files are where and what it expects
@@ -148,9 +154,7 @@ def test_it_stores_what_dagsters_own_event_log_stores(tmp_path, monkeypatch):
         monkeypatch.setenv(EVENT_BATCH_SIZE_ENV, EVENT_BATCH_SIZE if storage == "ours" else "0")
         with _instance(home, instance_yaml) as instance:
             definitions = dg.Definitions(assets=[weekly_rows], asset_checks=[weekly_rows_counted])
-            job = definitions.resolve_implicit_global_asset_job_def()
-            tags = {ASSET_PARTITION_RANGE_START_TAG: "2018-09-03", ASSET_PARTITION_RANGE_END_TAG: "2018-09-17"}
-            result = job.execute_in_process(instance=instance, tags=tags)
+            result = _run_every_week(instance, definitions)
             assert result.success
         stored[storage] = _stored(home, result.run_id)
     # ours batched the run's planned events (3 weeks of the asset, one check), then the step's 3 materializations
