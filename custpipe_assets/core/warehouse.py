@@ -48,6 +48,32 @@ SQL_STEP_SETTINGS = "set memory_limit = '3GB'; set preserve_insertion_order = fa
 SQL_WRITERS = max(1, min(4, os.cpu_count() or 1))
 
 
+_FILE_CONFIG = {**DUCKDB_CONFIG, "storage_compatibility_version": STORAGE_VERSION}
+
+
+def _create_whole(path: Path) -> None:
+    """Make a new warehouse file appear whole, never empty.
+
+    DuckDB creates a file first and writes its header after: a process that opens it in between (two runs starting
+    on a new warehouse) finds "not a valid DuckDB database file" and fails. So a new file is made under a private
+    name and hard-linked into place, which no other process can see half done, and which never replaces a file
+    another process linked first.
+    """
+    if path.exists():
+        return
+    private = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
+    try:
+        duckdb.connect(str(private), config=_FILE_CONFIG).close()
+        os.link(private, path)
+    except FileExistsError:
+        pass  # another process linked its own first: open that one
+    except OSError as error:
+        # No hard links on this filesystem: DuckDB creates the file in place, as it would by itself.
+        logger.debug("cannot link a new warehouse file into place (%s)", error)
+    finally:
+        private.unlink(missing_ok=True)
+
+
 class WarehouseUnavailableError(dg.Failure):
     """The warehouse file cannot be opened; the message names the path and the setting to change."""
 
@@ -106,9 +132,8 @@ class Warehouse:
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                connection = duckdb.connect(
-                    str(self.path), config={**DUCKDB_CONFIG, "storage_compatibility_version": STORAGE_VERSION}
-                )
+                _create_whole(self.path)
+                connection = duckdb.connect(str(self.path), config=_FILE_CONFIG)
                 break
             except duckdb.IOException as error:
                 if "lock" in str(error).lower() and time.monotonic() < deadline:

@@ -208,3 +208,43 @@ def test_a_new_warehouse_is_written_in_the_newer_storage_format_and_an_older_fil
     old = Warehouse(tmp_path / "old.duckdb")
     old.replace_table("silver.t", pl.DataFrame({"x": ["a"]}))
     assert storage_version(old.path) == made_with
+
+
+DUCKDB_MAGIC = b"DUCK"  # DuckDB's header: 8 bytes of checksum, then these
+
+
+def test_a_new_warehouse_file_is_never_opened_before_it_is_whole(tmp_path, monkeypatch):
+    """Two runs starting on a new warehouse: one must not open the file while the other's DuckDB is still making it
+    (CI saw "exists, but it is not a valid DuckDB database file" from overlapping writers)."""
+    path = tmp_path / "w.duckdb"
+    opened_whole = []
+    connect = duckdb.connect
+
+    def watching(database, *args, **kwargs):
+        if database == str(path):
+            opened_whole.append(path.exists() and path.read_bytes()[8:12] == DUCKDB_MAGIC)
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", watching)
+    Warehouse(path).replace_table("silver.t", pl.DataFrame({"x": [1]}))
+    Warehouse(path).replace_table("silver.u", pl.DataFrame({"x": [2]}))
+    assert opened_whole == [True, True]
+    assert [p.name for p in tmp_path.iterdir()] == ["w.duckdb"], "no private file is left behind"
+
+
+def test_a_warehouse_another_process_made_first_is_kept(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    connect = duckdb.connect
+
+    def losing_the_race(database, *args, **kwargs):
+        if database != str(path) and not path.exists():  # while this process makes its private file
+            with connect(str(path)) as other:
+                other.execute("create schema silver; create table silver.theirs as select 7 as x")
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", losing_the_race)
+    warehouse = Warehouse(path)
+    warehouse.replace_table("silver.ours", pl.DataFrame({"x": [1]}))
+    assert warehouse.read("silver.theirs")["x"].to_list() == [7]
+    assert warehouse.read("silver.ours")["x"].to_list() == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["w.duckdb"]
