@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from custpipe_assets.core.quarantine import WEEKLY_QUARANTINE_SCHEMA
+from custpipe_assets.core.sql_text import sql_literal
 from custpipe_assets.core.warehouse import SQL_STEP_SETTINGS
 from custpipe_assets.purchases.transaction_files import BRONZE_SCHEMA, PARSE_ERRORS, insert_bronze, landed_day_files
 
@@ -92,7 +93,7 @@ def _judged_lines(lines: str) -> str:
 
 def _bronze_of_weeks(bronze: str, first_week: date, last_week: date) -> str:
     """The bronze lines of the weeks, as a subquery (not `core.partitions.weeks_of`, the weeks of a run)."""
-    return f"(select * from {bronze} where week_start between DATE '{first_week}' and DATE '{last_week}')"
+    return f"(select * from {bronze} where week_start between {sql_literal(first_week)} and {sql_literal(last_week)})"
 
 
 def later_copies_select(bronze: str, first_week: date, last_week: date) -> str:
@@ -212,7 +213,7 @@ def weekly_purchase_counts_select(lines: str, customers: str, products: str, fir
                counts.purchase_count
         from (
             select week_start, customer_id, product_id, count(*)::bigint as purchase_count
-            from {lines} where week_start between DATE '{first_week}' and DATE '{last_week}'
+            from {lines} where week_start between {sql_literal(first_week)} and {sql_literal(last_week)}
             group by all
         ) as counts
         left join {customers} as c on c.customer_id = counts.customer_id
